@@ -1,0 +1,73 @@
+# One entry point for developers, the README and CI.
+#   make run    - build and start the drill environment, break a pod, run the Service Down playbook
+#   make test   - unit, integration (drill cluster, PostgreSQL, Redis, HTTP), molecule, sanity, lint, docs
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# The Python environment is cached outside the checkout, keyed by the requirements,
+# so a warm machine skips the install and a changed pin gets a fresh one.
+REQ_HASH := $(shell cat requirements.txt requirements-test.txt | sha256sum | cut -c1-12)
+VENV ?= $(HOME)/.cache/aio-venv-$(REQ_HASH)
+PYTHON ?= $(VENV)/bin/python
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_COLLECTIONS_PATH ?= $(HOME)/.cache/aio-collections
+DRILL_KUBECONFIG ?= $(HOME)/.cache/ai-orchestrator-drill/kubeconfig
+FAULT ?= crashloop
+SERVICE ?= api-gateway
+PYTEST_ARGS ?=
+
+include tools/quality.mk
+
+.PHONY: help deps venv system-packages drill-build drill-up drill-down run unit integration test bench clean-venv
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
+
+system-packages:  ## Debian packages the drill and the checks need (redis-server, postgresql-15, shellcheck) when missing
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15"; \
+	command -v go >/dev/null || { echo "Go 1.26 or newer is required (go on PATH)"; exit 1; }; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "run as root or: sudo apt-get install$$missing"; exit 1; fi; \
+	fi
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements-test.txt
+	touch $@
+
+venv: $(VENV)/.installed  ## the Python environment (ansible-core, kubernetes, molecule, linters)
+
+deps: system-packages venv collection-link  ## everything the drill and the tests need
+
+drill-build: ## build the drill cluster binaries from Go modules (cached by version)
+	drill/build.sh
+
+drill-up: deps drill-build  ## start the drill environment (cluster, PostgreSQL, Redis, HTTP stand-ins)
+	drill/env.sh up
+
+drill-down:  ## stop the drill environment; leaves no process behind
+	drill/env.sh down
+
+run: drill-up  ## the main job: inject FAULT (crashloop|oomkilled|imagepull|notready|none) into one SERVICE pod, run service_down.yml
+	@if [ "$(FAULT)" != none ]; then drill/fault.sh pod $(SERVICE) $(FAULT); fi
+	ansible-playbook playbooks/service_down.yml -e namespace=ai-orchestrator $(RUN_ARGS)
+
+unit: deps  ## unit tests only (no servers)
+	$(PYTHON) -m pytest tests/unit -p no:cacheprovider -q $(PYTEST_ARGS)
+
+integration: deps drill-build  ## tests against the drill environment (starts and stops it)
+	$(PYTHON) -m pytest tests/integration -p no:cacheprovider -q $(PYTEST_ARGS)
+
+test: deps drill-build  ## everything CI runs
+	$(PYTHON) -m pytest tests/unit tests/integration -p no:cacheprovider -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory sanity lint docs-check
+
+bench: drill-up  ## diagnosis benchmark at 10/100/1000/5000 pods (writes docs/benchmarks.md)
+	$(PYTHON) tests/benchmarks/diagnosis_bench.py $(BENCH_ARGS)
+
+clean-venv:  ## remove the cached Python environment
+	rm -rf $(VENV)

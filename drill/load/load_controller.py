@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Drill load model: traffic that needs N replicas to stay under its limits.
+
+A Deployment or StatefulSet annotated `drill.incident-response.io/load-replicas: "N"`
+carries load that N replicas can serve. While it has fewer replicas, every one of
+its pods gets `drill.incident-response.io/usage=high` (kwok then reports CPU and
+memory near the limits, so `kubectl top` and metrics-server show exhaustion); once
+scaled to N or more, the label goes and usage falls back to normal. This is what
+makes "resource exhaustion, fixed by scaling up" a drill that can actually be fixed.
+
+Runs until killed; polls every --interval seconds with one list per kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import ssl
+import sys
+import time
+import urllib.request
+
+import yaml
+
+LOAD = "drill.incident-response.io/load-replicas"
+USAGE = "drill.incident-response.io/usage"
+
+
+class Api(object):
+    def __init__(self, kubeconfig):
+        cfg = yaml.safe_load(open(kubeconfig))
+        ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == cfg["current-context"])
+        cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
+        user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
+        self.server = cluster["server"].rstrip("/")
+        self.ctx = ssl.create_default_context(cafile=_path(cluster.get("certificate-authority"), kubeconfig))
+        if cluster.get("insecure-skip-tls-verify"):
+            self.ctx.check_hostname = False
+            self.ctx.verify_mode = ssl.CERT_NONE
+        if user.get("client-certificate"):
+            self.ctx.load_cert_chain(_path(user["client-certificate"], kubeconfig), _path(user["client-key"], kubeconfig))
+        self.token = user.get("token")
+
+    def call(self, method, path, body=None, content_type="application/json"):
+        req = urllib.request.Request(self.server + path, method=method, data=None if body is None else json.dumps(body).encode())
+        req.add_header("Accept", "application/json")
+        if body is not None:
+            req.add_header("Content-Type", content_type)
+        if self.token:
+            req.add_header("Authorization", "Bearer " + self.token)
+        with urllib.request.urlopen(req, context=self.ctx, timeout=10) as resp:
+            return json.loads(resp.read() or b"{}")
+
+
+def _path(value, kubeconfig):
+    if not value:
+        return None
+    return value if os.path.isabs(value) else os.path.join(os.path.dirname(kubeconfig), value)
+
+
+def reconcile(api, namespace):
+    """One pass; returns the number of pods relabelled."""
+    changed = 0
+    for plural in ("deployments", "statefulsets"):
+        for obj in api.call("GET", "/apis/apps/v1/namespaces/%s/%s" % (namespace, plural))["items"]:
+            need = (obj["metadata"].get("annotations") or {}).get(LOAD)
+            labels = obj["spec"]["selector"].get("matchLabels") or {}
+            selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
+            pods = api.call("GET", "/api/v1/namespaces/%s/pods?labelSelector=%s" % (namespace, selector))["items"]
+            hot = need is not None and obj["spec"].get("replicas", 1) < int(need)
+            for pod in pods:
+                has = (pod["metadata"].get("labels") or {}).get(USAGE) == "high"
+                template_has = ((obj["spec"]["template"]["metadata"].get("labels") or {}).get(USAGE)) == "high"
+                if need is None or template_has or has == hot:
+                    continue  # not under load control, or a fault put on by hand
+                patch = {"metadata": {"labels": {USAGE: "high" if hot else None}}}
+                api.call("PATCH", "/api/v1/namespaces/%s/pods/%s" % (namespace, pod["metadata"]["name"]), patch, "application/merge-patch+json")
+                changed += 1
+    return changed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--namespace", default="ai-orchestrator")
+    parser.add_argument("--interval", type=float, default=2.0)
+    args = parser.parse_args()
+    api = Api(args.kubeconfig)
+    while True:
+        try:
+            reconcile(api, args.namespace)
+        except Exception as exc:  # keep running through API restarts; say why
+            print("load controller: %s" % exc, file=sys.stderr, flush=True)
+        time.sleep(args.interval)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, AI Orchestrator SRE team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Classification and decision filters; the logic lives in module_utils/classify.py."""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import classify
+
+PREFIX = "ai_orchestrator.incident_response."
+
+
+def _need(name, value, kind):
+    if not isinstance(value, kind):
+        raise AnsibleFilterError("%s%s: expected a %s, got %s" % (PREFIX, name, kind.__name__, type(value).__name__))
+
+
+def classify_pod(pod, usage_threshold=0.9):
+    """Classification of one pod summary from workload_health_info."""
+    _need("classify_pod", pod, dict)
+    return classify.classify_pod(pod, float(usage_threshold))[0]
+
+
+def classify_workload(workload, pods, usage_threshold=0.9):
+    """Classify a workload summary from its pods' summaries (re-run on saved reports)."""
+    _need("classify_workload", workload, dict)
+    _need("classify_workload", pods, list)
+    return classify.classify_workload(workload, pods, float(usage_threshold))
+
+
+def remediation_plan(workload, max_replicas=10, scale_step=1):
+    """The runbook's action for one diagnosed workload: none, delete_pod, scale, rollback or escalate."""
+    _need("remediation_plan", workload, dict)
+    if "classification" not in workload:
+        raise AnsibleFilterError(PREFIX + "remediation_plan: the workload has no classification; pass an entry of workload_health_info's workloads")
+    return classify.plan_remediation(workload, int(max_replicas), int(scale_step))
+
+
+def derive_severity(workloads, major_workloads=None):
+    """Severity (P0..P3) and reason for a list of diagnosed workloads."""
+    _need("derive_severity", workloads, list)
+    return classify.derive_severity(workloads, tuple(major_workloads) if major_workloads else classify.MAJOR_WORKLOADS)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            "classify_pod": classify_pod,
+            "classify_workload": classify_workload,
+            "remediation_plan": remediation_plan,
+            "derive_severity": derive_severity,
+        }

@@ -1,0 +1,73 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, AI Orchestrator SRE team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""Incident ids, channel names and the severity policy as Jinja filters.
+
+Each filter is documented in the ``<filter>.yml`` file beside this one.
+"""
+
+from __future__ import annotations
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
+    IncidentError,
+    incident_channel as _incident_channel,
+    new_incident_id,
+    to_utc,
+)
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.severity import (
+    SeverityError,
+    severity_policy as _severity_policy,
+    validate_severity as _validate_severity,
+)
+
+_FQCN = "ai_orchestrator.incident_response.%s"
+
+
+def _fail(name, exc):
+    return AnsibleFilterError("%s: %s" % (_FQCN % name, exc))
+
+
+def incident_id(value):
+    """``incident-YYYY-MM-DD-HHMMSS`` from a datetime or an ISO-8601 string (UTC)."""
+    try:
+        return new_incident_id(to_utc(value))
+    except IncidentError as exc:
+        raise _fail("incident_id", exc) from exc
+
+
+def incident_channel(value):
+    """``#incident-YYYY-MM-DD-HHMMSS`` from an incident id."""
+    try:
+        return _incident_channel(value)
+    except IncidentError as exc:
+        raise _fail("incident_channel", exc) from exc
+
+
+def severity_policy(value):
+    """The runbook's policy for a severity (response time, escalation, updates, contacts)."""
+    try:
+        return _severity_policy(value)
+    except SeverityError as exc:
+        raise _fail("severity_policy", exc) from exc
+
+
+def validate_severity(value):
+    """The canonical severity (``p1`` -> ``P1``); fails on anything but P0..P3."""
+    try:
+        return _validate_severity(value)
+    except SeverityError as exc:
+        raise _fail("validate_severity", exc) from exc
+
+
+class FilterModule:
+    def filters(self):
+        return {
+            "incident_id": incident_id,
+            "incident_channel": incident_channel,
+            "severity_policy": severity_policy,
+            "validate_severity": validate_severity,
+        }

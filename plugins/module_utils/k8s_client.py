@@ -1,0 +1,271 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, AI Orchestrator SRE team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+"""A small Kubernetes API client shared by the collection's modules.
+
+The kubernetes Python library is used only to read kubeconfig / in-cluster
+credentials and to build its TLS-configured connection pool. Requests are plain
+REST calls that return parsed JSON: deserialising thousands of pods into
+generated model objects costs more than the API call itself, and REST paths do
+not change between client releases.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from urllib.parse import quote, urlencode
+
+try:
+    import urllib3
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
+    HAS_KUBERNETES = True
+    KUBERNETES_IMPORT_ERROR = None
+except ImportError as exc:  # pragma: no cover - exercised only without the library
+    HAS_KUBERNETES = False
+    KUBERNETES_IMPORT_ERROR = exc
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import (
+    ClusterError,
+    ClusterUnreachable,
+    NotFound,
+)
+
+USER_AGENT = "ai_orchestrator.incident_response"
+
+# Environment variables read when an option is not set, the same names as
+# kubernetes.core so existing AWX credentials and CI settings keep working.
+ENV_FALLBACKS = {
+    "kubeconfig": "K8S_AUTH_KUBECONFIG",
+    "context": "K8S_AUTH_CONTEXT",
+    "host": "K8S_AUTH_HOST",
+    "api_key": "K8S_AUTH_API_KEY",
+    "validate_certs": "K8S_AUTH_VERIFY_SSL",
+    "ca_cert": "K8S_AUTH_SSL_CA_CERT",
+}
+
+
+def cluster_argument_spec():
+    """Connection options shared by every module that talks to a cluster.
+
+    Documented by the ``ai_orchestrator.incident_response.cluster`` doc fragment;
+    tests/unit checks that the two agree.
+    """
+    return dict(
+        kubeconfig=dict(type="path"),
+        context=dict(type="str"),
+        host=dict(type="str"),
+        api_key=dict(type="str", no_log=True),
+        validate_certs=dict(type="bool", aliases=["verify_ssl"]),
+        ca_cert=dict(type="path", aliases=["ssl_ca_cert"]),
+        request_timeout=dict(type="int", default=30),
+    )
+
+
+def _param(params, name):
+    value = params.get(name)
+    if value is None and name in ENV_FALLBACKS:
+        value = os.environ.get(ENV_FALLBACKS[name])
+        if value is not None and name == "validate_certs":
+            value = value.strip().lower() not in ("0", "false", "no", "off")
+    return value
+
+
+def load_configuration(params):
+    """Build a kubernetes Configuration from module params, env and kubeconfig.
+
+    Order: explicit ``host``/``api_key``; then ``kubeconfig`` (or
+    ``K8S_AUTH_KUBECONFIG``, ``KUBECONFIG``, ``~/.kube/config``) with ``context``;
+    then the in-cluster service account.
+    """
+    cfg = k8s_client.Configuration()
+    host = _param(params, "host")
+    api_key = _param(params, "api_key")
+    kubeconfig = _param(params, "kubeconfig")
+    context = _param(params, "context")
+    if host and api_key and not kubeconfig:
+        cfg.host = host
+        cfg.api_key = {"authorization": "Bearer " + api_key}
+    else:
+        kubeconfig = kubeconfig or os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+        # KUBECONFIG may be a list of files; the first that exists wins.
+        candidates = [p for p in kubeconfig.split(os.pathsep) if p]
+        existing = [p for p in candidates if os.path.exists(os.path.expanduser(p))]
+        if existing:
+            try:
+                k8s_config.load_kube_config(
+                    config_file=os.path.expanduser(existing[0]), context=context, client_configuration=cfg
+                )
+            except ConfigException as exc:
+                raise ClusterError("invalid kubeconfig %s: %s" % (existing[0], exc))
+        elif os.environ.get("KUBERNETES_SERVICE_HOST"):
+            try:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+            except ConfigException as exc:
+                raise ClusterError("in-cluster configuration failed: %s" % exc)
+        else:
+            raise ClusterError(
+                "no cluster credentials: kubeconfig %s does not exist and this is not a pod; "
+                "set kubeconfig, K8S_AUTH_KUBECONFIG or KUBECONFIG" % ", ".join(candidates)
+            )
+        if host:
+            cfg.host = host
+        if api_key:
+            cfg.api_key = {"authorization": "Bearer " + api_key}
+    validate_certs = _param(params, "validate_certs")
+    if validate_certs is not None:
+        cfg.verify_ssl = bool(validate_certs)
+    ca_cert = _param(params, "ca_cert")
+    if ca_cert:
+        cfg.ssl_ca_cert = ca_cert
+    return cfg
+
+
+class KubeClient(object):
+    """REST access to one cluster; counts every request it makes."""
+
+    def __init__(self, configuration, request_timeout=30):
+        self.configuration = configuration
+        self.host = configuration.host.rstrip("/")
+        self.request_timeout = request_timeout
+        self._pool = k8s_client.ApiClient(configuration).rest_client.pool_manager
+        self.requests = 0
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_params(cls, params):
+        if not HAS_KUBERNETES:
+            raise ClusterError("the kubernetes Python library is required: %s" % KUBERNETES_IMPORT_ERROR)
+        return cls(load_configuration(params), request_timeout=params.get("request_timeout") or 30)
+
+    def _headers(self, content_type=None, accept="application/json"):
+        headers = {"Accept": accept, "User-Agent": USER_AGENT}
+        if content_type:
+            headers["Content-Type"] = content_type
+        # auth_settings() runs the token refresh hook (exec plugins, expiring tokens).
+        for auth in self.configuration.auth_settings().values():
+            if auth.get("in") == "header" and auth.get("value"):
+                headers[auth["key"]] = auth["value"]
+        return headers
+
+    def request(self, method, path, query=None, body=None, content_type="application/json", raw=False):
+        """Send one request; return parsed JSON (or text when ``raw``).
+
+        Raises NotFound for 404, ClusterUnreachable when the server cannot be
+        reached, ClusterError with the API's own message for anything else.
+        """
+        url = self.host + path
+        if query:
+            url += "?" + urlencode({k: v for k, v in query.items() if v is not None and v != ""}, doseq=True)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        with self._lock:
+            self.requests += 1
+        try:
+            resp = self._pool.request(
+                method,
+                url,
+                body=data,
+                headers=self._headers(content_type if data is not None else None, "*/*" if raw else "application/json"),
+                timeout=urllib3.Timeout(total=self.request_timeout),
+                retries=False,
+                preload_content=True,
+            )
+        except urllib3.exceptions.HTTPError as exc:
+            raise ClusterUnreachable(
+                "cannot reach the Kubernetes API server at %s (%s); check the kubeconfig/context "
+                "and that the cluster is up" % (self.host, _reason(exc))
+            )
+        text = resp.data.decode("utf-8", "replace")
+        if resp.status >= 400:
+            raise _api_error(resp.status, method, path, text)
+        if raw:
+            return text
+        return json.loads(text) if text else {}
+
+    # Convenience wrappers -------------------------------------------------
+
+    def get(self, path, **query):
+        return self.request("GET", path, query=query)
+
+    def list(self, path, page_size=1000, **query):
+        """List a collection across pages; return (items, resourceVersion)."""
+        items = []
+        token = None
+        while True:
+            page = self.request("GET", path, query=dict(query, limit=page_size, **{"continue": token}))
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    def patch(self, path, body, patch_type="merge"):
+        content_type = {
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "json": "application/json-patch+json",
+        }[patch_type]
+        return self.request("PATCH", path, body=body, content_type=content_type)
+
+    def post(self, path, body):
+        return self.request("POST", path, body=body)
+
+    def log(self, namespace, pod, container, tail_lines=100, previous=False, limit_bytes=256 * 1024):
+        path = "/api/v1/namespaces/%s/pods/%s/log" % (quote(namespace), quote(pod))
+        query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes}
+        if previous:
+            query["previous"] = "true"
+        return self.request("GET", path, query=query, raw=True)
+
+    def ensure_namespace(self, namespace):
+        """Fail clearly when the namespace does not exist.
+
+        A least-privilege role may not allow reading namespaces; a 403 here is not
+        an error, the later list calls will say what is missing.
+        """
+        try:
+            self.get("/api/v1/namespaces/%s" % quote(namespace))
+        except NotFound:
+            raise NotFound("namespace %r does not exist in the cluster at %s" % (namespace, self.host))
+        except ClusterError as exc:
+            if getattr(exc, "status", None) != 403:
+                raise
+
+
+def _reason(exc):
+    reason = getattr(exc, "reason", None) or exc
+    return str(reason).split(": ", 1)[-1][:200]
+
+
+def _api_error(status, method, path, text):
+    try:
+        message = json.loads(text).get("message") or text
+    except ValueError:
+        message = text
+    message = message.strip()[:500]
+    if status == 404:
+        return NotFound("%s %s: not found (%s)" % (method, path, message))
+    if status == 401:
+        return ClusterError(
+            "the API server rejected the credentials (401 Unauthorized): the token or client "
+            "certificate in the kubeconfig is wrong or expired",
+            status=status,
+        )
+    if status == 403:
+        return ClusterError(
+            "permission denied (403 Forbidden) for %s %s: %s; grant this identity "
+            "the missing permission or use credentials that have it" % (method, path, message),
+            status=status,
+        )
+    return ClusterError("%s %s failed with HTTP %d: %s" % (method, path, status, message), status=status)
+
+
+def now():
+    """Wall clock in one place so tests can replace it."""
+    return time.time()

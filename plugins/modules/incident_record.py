@@ -1,0 +1,398 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, AI Orchestrator SRE team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: incident_record
+short_description: Open, update and resolve an incident record
+version_added: 0.1.0
+description:
+  - Keeps the record of one incident in C(<incident_dir>/<incident_id>/incident.json) and
+    appends what changed to C(timeline.jsonl) beside it.
+  - Without O(incident_id) a new incident is opened with an id made from the current UTC time
+    (C(incident-YYYY-MM-DD-HHMMSS), also the name of its incident channel).
+    With O(incident_id) the incident is created under that id when it does not exist yet and
+    continued when it does.
+  - Only the options that are given are changed; repeating a call with the same values
+    changes nothing and reports RV(ignore:changed=false).
+  - Opening appends an C(incident_opened) event; a different O(severity) appends
+    C(severity_changed); a different O(status) appends C(status_changed); O(state=resolved)
+    sets C(resolved_at) and appends C(incident_resolved); a new O(escalation) appends
+    C(escalated); other field changes append C(record_updated).
+  - The C(ai_orchestrator.incident_response.incident_timeline) callback learns the active
+    incident of a host from the RV(timeline_path) this module returns.
+options:
+  state:
+    description:
+      - V(open) opens the incident or continues it.
+      - V(resolved) sets the status to V(resolved) and C(resolved_at) to the current time.
+        Resolving an incident that is resolved already changes nothing.
+    type: str
+    choices: [open, resolved]
+    default: open
+  title:
+    description:
+      - Short title of the incident, used in the post-mortem heading.
+      - Defaults to the alert name and the service (or namespace) when the incident is opened without one.
+    type: str
+  severity:
+    description:
+      - Severity from the runbook's classification, V(P0) (complete outage) to V(P3) (minor issue).
+      - Lower case (V(p1)) is accepted and stored upper case.
+      - Required to open an incident.
+    type: str
+  status:
+    description:
+      - Where the response stands.
+      - V(resolved) has the same effect as O(state=resolved). Any other status on a resolved
+        incident reopens it (C(incident_reopened) event, C(resolved_at) cleared).
+      - A new incident starts as V(open) unless a status is given.
+    type: str
+    choices: [open, investigating, identified, mitigated, escalated, resolved]
+  alert:
+    description:
+      - The alert that triggered the incident, as Prometheus/Alertmanager reports it.
+    type: dict
+    suboptions:
+      name:
+        description:
+          - Alert name, for example V(ServiceDown) or V(HighErrorRate).
+          - Defaults to the C(alertname) label.
+        type: str
+      labels:
+        description: Alert labels (C(namespace), C(service), C(severity), ...).
+        type: dict
+      annotations:
+        description: Alert annotations (C(summary), C(description), ...).
+        type: dict
+  impact:
+    description: User impact, as it goes into the initial status post and the post-mortem.
+    type: str
+  namespace:
+    description: Kubernetes namespace affected, for example V(ai-orchestrator).
+    type: str
+  service:
+    description: Workload (Deployment or StatefulSet name) affected.
+    type: str
+  root_cause:
+    description: Root cause, once identified.
+    type: str
+  resolution:
+    description: What resolved the incident.
+    type: str
+  escalation:
+    description:
+      - Record an escalation in the record's C(escalations) list and the timeline.
+      - Recorded once per O(escalation.to); repeating it changes nothing.
+    type: dict
+    suboptions:
+      to:
+        description: Who it was escalated to, usually a step of the escalation chain (V(Team lead)).
+        type: str
+        required: true
+      reason:
+        description: Why, for example V(P1 not resolved within 60 minutes).
+        type: str
+      via:
+        description: Channels used (V(slack), V(pagerduty), V(email)).
+        type: list
+        elements: str
+attributes:
+  check_mode:
+    support: full
+    description: Returns the record it would write and writes nothing.
+  diff_mode:
+    support: full
+    description: Shows C(incident.json) before and after.
+extends_documentation_fragment:
+  - ai_orchestrator.incident_response.incident
+seealso:
+  - module: ai_orchestrator.incident_response.incident_event
+  - module: ai_orchestrator.incident_response.incident_artifact
+  - plugin: ai_orchestrator.incident_response.incident_timeline
+    plugin_type: callback
+author:
+  - AI Orchestrator SRE team (@ai-orchestrator)
+"""
+
+EXAMPLES = r"""
+- name: Open an incident for a ServiceDown alert
+  ai_orchestrator.incident_response.incident_record:
+    incident_dir: ~/.local/share/ai-orchestrator/incidents
+    severity: P1
+    title: api-gateway down
+    namespace: ai-orchestrator
+    service: api-gateway
+    impact: API requests fail for all users
+    alert:
+      name: ServiceDown
+      labels:
+        namespace: ai-orchestrator
+        service: api-gateway
+  register: opened
+
+- name: Continue it once the cause is known
+  ai_orchestrator.incident_response.incident_record:
+    incident_dir: "{{ opened.incident_path | dirname | dirname }}"
+    incident_id: "{{ opened.incident.id }}"
+    status: identified
+    root_cause: Pod OOMKilled after the memory limit was lowered
+
+- name: Raise the severity and record the escalation
+  ai_orchestrator.incident_response.incident_record:
+    incident_dir: /var/lib/incidents
+    incident_id: incident-2026-05-09-073525
+    severity: P0
+    status: escalated
+    escalation:
+      to: Engineering manager
+      reason: Complete platform outage
+      via: [slack, pagerduty]
+
+- name: Resolve it
+  ai_orchestrator.incident_response.incident_record:
+    incident_dir: /var/lib/incidents
+    incident_id: incident-2026-05-09-073525
+    state: resolved
+    resolution: Restored the memory limit and restarted the deployment
+"""
+
+RETURN = r"""
+incident:
+  description: The incident record as written (in check mode, as it would be written).
+  returned: success
+  type: dict
+  contains:
+    id:
+      description: Incident id, C(incident-YYYY-MM-DD-HHMMSS).
+      type: str
+      sample: incident-2026-05-09-073525
+    title:
+      description: Title.
+      type: str
+      sample: "ServiceDown: api-gateway"
+    severity:
+      description: V(P0) to V(P3).
+      type: str
+      sample: P1
+    status:
+      description: One of V(open), V(investigating), V(identified), V(mitigated), V(escalated), V(resolved).
+      type: str
+      sample: investigating
+    alert:
+      description: Alert C(name) and C(labels) (and C(annotations) when given), or null.
+      type: dict
+      sample: {"name": "ServiceDown", "labels": {"namespace": "ai-orchestrator", "service": "api-gateway"}}
+    impact:
+      description: User impact.
+      type: str
+      sample: API requests fail for all users
+    namespace:
+      description: Affected namespace.
+      type: str
+      sample: ai-orchestrator
+    service:
+      description: Affected workload.
+      type: str
+      sample: api-gateway
+    root_cause:
+      description: Root cause, or null.
+      type: str
+      sample: Pod OOMKilled after the memory limit was lowered
+    resolution:
+      description: Resolution, or null.
+      type: str
+      sample: Restored the memory limit
+    opened_at:
+      description: Opening time, UTC ISO-8601.
+      type: str
+      sample: "2026-05-09T07:35:25Z"
+    resolved_at:
+      description: Resolution time, UTC ISO-8601, or null while unresolved.
+      type: str
+      sample: "2026-05-09T08:47:02Z"
+    updated_at:
+      description: Time of the last change, UTC ISO-8601.
+      type: str
+      sample: "2026-05-09T08:47:02Z"
+    escalations:
+      description: Escalations, each with C(to), C(reason), C(via) and C(at).
+      type: list
+      elements: dict
+      sample: [{"to": "Team lead", "reason": "P1 open for 60 minutes", "via": ["slack"], "at": "2026-05-09T08:35:25Z"}]
+    channel:
+      description: Incident channel name.
+      type: str
+      sample: "#incident-2026-05-09-073525"
+incident_id:
+  description: Id of the incident (new or continued).
+  returned: success
+  type: str
+  sample: incident-2026-05-09-073525
+incident_path:
+  description: Path of C(incident.json).
+  returned: success
+  type: str
+  sample: /var/lib/incidents/incident-2026-05-09-073525/incident.json
+timeline_path:
+  description: Path of C(timeline.jsonl).
+  returned: success
+  type: str
+  sample: /var/lib/incidents/incident-2026-05-09-073525/timeline.jsonl
+artifacts_dir:
+  description: Path of the C(artifacts/) directory.
+  returned: success
+  type: str
+  sample: /var/lib/incidents/incident-2026-05-09-073525/artifacts
+created:
+  description: Whether the incident was (or in check mode would be) opened by this task.
+  returned: success
+  type: bool
+  sample: true
+events:
+  description: Timeline events appended by this task (in check mode, that would be appended).
+  returned: success
+  type: list
+  elements: dict
+  sample:
+    - time: "2026-05-09T07:35:25.120Z"
+      type: incident_opened
+      message: "Incident incident-2026-05-09-073525 opened: api-gateway down (P1)"
+      data: {"severity": "P1", "channel": "#incident-2026-05-09-073525"}
+      source: module
+      host: cluster-a
+incident_summary:
+  description: One line for the timeline callback and the operator.
+  returned: success
+  type: str
+  sample: "incident-2026-05-09-073525 P1 open: api-gateway down"
+"""
+
+import datetime
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
+    STATUSES,
+    IncidentError,
+    apply_update,
+    dump_record,
+    incident_argument_spec,
+    incident_paths,
+    load_incident,
+    new_incident_id,
+    utc_now,
+    validate_incident_id,
+)
+
+# A fresh id is the current second; if that incident exists already (two
+# openings in one second) the next free second is taken instead.
+_MAX_ID_PROBES = 60
+
+
+def pick_new_id(incident_dir, now):
+    for offset in range(_MAX_ID_PROBES):
+        candidate = new_incident_id(now + datetime.timedelta(seconds=offset))
+        if load_incident(incident_dir, candidate) is None:
+            return candidate
+    raise IncidentError("no free incident id within %d seconds of %s" % (_MAX_ID_PROBES, now))
+
+
+def summarize(record):
+    return "%s %s %s: %s" % (record["id"], record.get("severity"), record.get("status"), record.get("title"))
+
+
+def run(params, check_mode, now=None):
+    """Open, continue or resolve the incident; returns the module result."""
+    now = now if now is not None else utc_now()
+    incident_dir = params["incident_dir"]
+    if params.get("incident_id"):
+        incident_id = validate_incident_id(params["incident_id"])
+    else:
+        incident_id = pick_new_id(incident_dir, now)
+    updates = {key: params.get(key) for key in (
+        "title", "severity", "status", "alert", "impact", "namespace", "service", "root_cause", "resolution",
+    )}
+    outcome = apply_update(
+        incident_dir,
+        incident_id,
+        updates,
+        state=params.get("state") or "open",
+        escalation=params.get("escalation"),
+        now=now,
+        host=params.get("host"),
+        check_mode=check_mode,
+    )
+    paths = incident_paths(incident_dir, incident_id)
+    record = outcome["record"]
+    result = {
+        "changed": outcome["changed"],
+        "incident": record,
+        "incident_id": incident_id,
+        "incident_path": paths["record"],
+        "timeline_path": paths["timeline"],
+        "artifacts_dir": paths["artifacts"],
+        "created": outcome["created"],
+        "events": outcome["events"],
+        "incident_summary": summarize(record),
+    }
+    if outcome["changed"]:
+        result["diff"] = {
+            "before_header": paths["record"],
+            "after_header": paths["record"],
+            "before": dump_record(outcome["before"]).decode("utf-8") if outcome["before"] else "",
+            "after": dump_record(record).decode("utf-8"),
+        }
+    return result
+
+
+def argspec():
+    spec = incident_argument_spec()
+    spec.update(
+        state={"type": "str", "choices": ["open", "resolved"], "default": "open"},
+        title={"type": "str"},
+        severity={"type": "str"},
+        status={"type": "str", "choices": list(STATUSES)},
+        alert={
+            "type": "dict",
+            "options": {
+                "name": {"type": "str"},
+                "labels": {"type": "dict"},
+                "annotations": {"type": "dict"},
+            },
+        },
+        impact={"type": "str"},
+        namespace={"type": "str"},
+        service={"type": "str"},
+        root_cause={"type": "str"},
+        resolution={"type": "str"},
+        escalation={
+            "type": "dict",
+            "options": {
+                "to": {"type": "str", "required": True},
+                "reason": {"type": "str"},
+                "via": {"type": "list", "elements": "str"},
+            },
+        },
+    )
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    try:
+        result = run(module.params, module.check_mode)
+    except IncidentError as exc:
+        module.fail_json(msg=str(exc))
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

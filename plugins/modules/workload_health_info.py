@@ -1,0 +1,333 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, AI Orchestrator SRE team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: workload_health_info
+short_description: Diagnose the workloads of a namespace in one call
+version_added: 0.1.0
+description:
+  - Reads every Deployment and StatefulSet of a namespace (or one of them), their pods, Warning
+    events, nodes and, when the metrics API answers, CPU and memory use; joins them in memory
+    and classifies each workload the way the runbook's "Service Down" section does.
+  - The number of API requests does not grow with the number of pods; only the logs of
+    unhealthy containers are fetched one by one, at most O(max_log_containers) of them.
+  - Read-only. It never changes anything, in check mode or not.
+author:
+  - AI Orchestrator SRE team (@ai-orchestrator)
+extends_documentation_fragment:
+  - ai_orchestrator.incident_response.cluster
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is no diff.
+options:
+  namespace:
+    description:
+      - Namespace to diagnose. The module fails when it does not exist.
+    type: str
+    required: true
+  workload:
+    description:
+      - Name of one Deployment or StatefulSet to diagnose. All of the namespace's when not set.
+      - The module fails, listing the workloads that exist, when there is no such workload.
+    type: str
+  log_lines:
+    description:
+      - Lines of log to collect per unhealthy container, from the current and, after a restart,
+        the previous container (like C(kubectl logs --tail) and C(--previous)).
+    type: int
+    default: 100
+  max_log_containers:
+    description:
+      - Collect logs of at most this many unhealthy containers; C(0) collects none.
+    type: int
+    default: 10
+  max_pods:
+    description:
+      - Report at most this many pods in RV(pods), unhealthy ones first. Counts in RV(summary) cover all.
+    type: int
+    default: 200
+  max_events:
+    description:
+      - Warning events kept per pod and per workload, newest first.
+    type: int
+    default: 10
+  metrics:
+    description:
+      - Read CPU and memory use from the metrics API (C(metrics.k8s.io), as C(kubectl top) does).
+      - When the API does not answer, RV(metrics_available) is false and RV(metrics_error) says why.
+    type: bool
+    default: true
+  usage_threshold:
+    description:
+      - Fraction of a container's limit (its request when it has no limit) at which CPU or memory use
+        counts as resource exhaustion.
+    type: float
+    default: 0.9
+  recent_rollout_minutes:
+    description:
+      - A rollout younger than this, whose new pods fail while an older revision exists, is reported
+        as the cause (RV(workloads[].bad_rollout)).
+    type: int
+    default: 30
+notes:
+  - Classification rules are in the C(ai_orchestrator.incident_response.classify_workload) filter,
+    which playbooks can also call on saved reports.
+seealso:
+  - module: ai_orchestrator.incident_response.workload_remediation
+  - module: kubernetes.core.k8s_info
+"""
+
+EXAMPLES = r"""
+- name: Diagnose the whole platform namespace
+  ai_orchestrator.incident_response.workload_health_info:
+    namespace: ai-orchestrator
+  register: diagnosis
+
+- name: Diagnose one service, with the drill cluster's kubeconfig
+  ai_orchestrator.incident_response.workload_health_info:
+    kubeconfig: ~/.cache/ai-orchestrator-drill/kubeconfig
+    namespace: ai-orchestrator
+    workload: api-gateway
+    log_lines: 50
+  register: diagnosis
+
+- name: Show what is wrong
+  ansible.builtin.debug:
+    msg: "{{ item.name }}: {{ item.classification }} - {{ item.recommended_action }}"
+  loop: "{{ diagnosis.workloads | selectattr('classification', 'ne', 'healthy') }}"
+  loop_control:
+    label: "{{ item.name }}"
+"""
+
+RETURN = r"""
+namespace:
+  description: The namespace diagnosed.
+  returned: always
+  type: str
+  sample: ai-orchestrator
+api_requests:
+  description: API requests the diagnosis made (lists, metrics and logs).
+  returned: always
+  type: int
+  sample: 11
+metrics_available:
+  description: Whether the metrics API answered.
+  returned: always
+  type: bool
+  sample: true
+metrics_error:
+  description: Why metrics are missing, when they are.
+  returned: always
+  type: str
+  sample: "metrics unavailable: GET /apis/metrics.k8s.io/v1beta1/nodes: not found"
+unhealthy:
+  description: Names of the workloads whose classification is not C(healthy).
+  returned: always
+  type: list
+  elements: str
+  sample: [api-gateway]
+severity:
+  description: The runbook severity this state suggests, with the reason.
+  returned: always
+  type: dict
+  contains:
+    severity:
+      description: P0, P1, P2 or P3.
+      type: str
+    reason:
+      description: Why.
+      type: str
+  sample: {severity: P1, reason: "major feature unavailable: api-gateway has no ready replica"}
+summary:
+  description: Counts over everything read, including pods not listed in RV(pods).
+  returned: always
+  type: dict
+  sample: {workloads: 8, unhealthy_workloads: 1, pods: 14, pods_ready: 13, pods_reported: 14,
+           classifications: {healthy: 7, crashloop: 1}, nodes_not_ready: 0, log_containers: 1}
+workloads:
+  description: One entry per Deployment and StatefulSet.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Deployment or StatefulSet.
+      type: str
+    name:
+      description: Workload name.
+      type: str
+    desired:
+      description: Replicas asked for.
+      type: int
+    ready:
+      description: Ready replicas.
+      type: int
+    available:
+      description: Available replicas.
+      type: int
+    updated:
+      description: Replicas running the latest template.
+      type: int
+    rollout:
+      description: Rollout state (complete, progressing, stalled, paused), revision, previous_revision, age_seconds, recent.
+      type: dict
+    classification:
+      description: One of healthy, crashloop, oom, image_pull, config_error, unschedulable, not_ready, resource_exhaustion, unknown.
+      type: str
+    evidence:
+      description: The observations that led to the classification.
+      type: list
+      elements: str
+    recommended_action:
+      description: What the runbook says to do for this classification.
+      type: str
+    affected_pods:
+      description: Pods that are not healthy.
+      type: list
+      elements: str
+    healthy_pods:
+      description: Pods that are healthy.
+      type: list
+      elements: str
+    all_replicas_affected:
+      description: True when no pod of the workload is healthy (a persistent fault unless a rollout explains it).
+      type: bool
+    bad_rollout:
+      description: True when a recent rollout's pods fail while a previous revision exists.
+      type: bool
+  sample:
+    - kind: Deployment
+      name: api-gateway
+      desired: 2
+      ready: 1
+      available: 1
+      updated: 2
+      classification: crashloop
+      evidence: ["pod api-gateway-7d9c-x2k4 container api-gateway: CrashLoopBackOff, last terminated Error (exit 1), 4 restarts"]
+      recommended_action: Delete the crashed pod and let its controller start a new one
+      affected_pods: [api-gateway-7d9c-x2k4]
+      healthy_pods: [api-gateway-7d9c-m8q2]
+      all_replicas_affected: false
+      bad_rollout: false
+pods:
+  description: Pod summaries, unhealthy first, at most O(max_pods).
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Pod name.
+      type: str
+    workload:
+      description: Owning workload (kind, name), or null.
+      type: dict
+    phase:
+      description: Pod phase.
+      type: str
+    ready:
+      description: Ready condition.
+      type: bool
+    node:
+      description: Node the pod runs on.
+      type: str
+    age_seconds:
+      description: Seconds since the pod was created.
+      type: int
+    restarts:
+      description: Restarts of all its containers.
+      type: int
+    classification:
+      description: The pod's own classification.
+      type: str
+    containers:
+      description: >-
+        Per container - image, ready, restart_count, state, reason (such as CrashLoopBackOff),
+        last_terminated (reason, exit_code), requests, limits, usage and, for unhealthy
+        containers, logs (current and previous lines).
+      type: list
+      elements: dict
+    events:
+      description: Warning events of the pod, newest first.
+      type: list
+      elements: dict
+  sample: []
+nodes:
+  description: Nodes with readiness, pressure conditions, allocatable resources and use.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: kwok-node-0, ready: true, unschedulable: false, pressure: [], usage_ratio: {cpu: 0.12, memory: 0.3}}]
+"""
+
+import time
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import diagnosis
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import IncidentResponseError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s_client import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    KubeClient,
+    cluster_argument_spec,
+)
+
+
+def argspec():
+    spec = cluster_argument_spec()
+    spec.update(
+        namespace=dict(type="str", required=True),
+        workload=dict(type="str"),
+        log_lines=dict(type="int", default=100),
+        max_log_containers=dict(type="int", default=10),
+        max_pods=dict(type="int", default=200),
+        max_events=dict(type="int", default=10),
+        metrics=dict(type="bool", default=True),
+        usage_threshold=dict(type="float", default=0.9),
+        recent_rollout_minutes=dict(type="int", default=30),
+    )
+    return spec
+
+
+def diagnose(client, params):
+    raw = diagnosis.fetch(client, params["namespace"], params["workload"], params["metrics"])
+    report = diagnosis.build_report(
+        raw,
+        params["namespace"],
+        time.time(),
+        usage_threshold=params["usage_threshold"],
+        recent_rollout_minutes=params["recent_rollout_minutes"],
+        max_pods=params["max_pods"],
+        max_events=params["max_events"],
+    )
+    if params["max_log_containers"] > 0:
+        diagnosis.collect_logs(client, params["namespace"], report, params["log_lines"], params["max_log_containers"])
+    else:
+        report["summary"]["log_containers"] = 0
+    report["api_requests"] = client.requests
+    return report
+
+
+def main():
+    module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        client = KubeClient.from_params(module.params)
+        report = diagnose(client, module.params)
+    except IncidentResponseError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(changed=False, **report)
+
+
+if __name__ == "__main__":
+    main()

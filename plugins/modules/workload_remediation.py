@@ -1,0 +1,360 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, AI Orchestrator SRE team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: workload_remediation
+short_description: Carry out the runbook's remediation actions on a workload, with guardrails
+version_added: 0.1.0
+description:
+  - The actions of the runbook's "Service Down" and "Service Recovery" sections, on a Deployment
+    or StatefulSet - delete a crashed pod, scale, rolling restart, roll back to the previous revision.
+  - Each action is planned first (check mode reports exactly that plan), refused when it could take the
+    service down, recorded in the workload's remediation history, then verified - the module waits
+    until the workload is healthy again and fails, with what it saw, when it does not.
+  - A remediation budget per workload (O(budget_max_actions) in O(budget_window_minutes)) stops
+    automation from looping on a fault it cannot fix; the history lives in an annotation on the
+    workload, so separate runs and control nodes see it.
+author:
+  - AI Orchestrator SRE team (@ai-orchestrator)
+extends_documentation_fragment:
+  - ai_orchestrator.incident_response.cluster
+attributes:
+  check_mode:
+    support: full
+    description: Reports the plan; pod evictions are sent as server-side dry runs, so PodDisruptionBudgets are checked too.
+  diff_mode:
+    support: full
+    description: Replicas, images, restart annotation and pods before and after.
+options:
+  namespace:
+    description: Namespace of the workload. The module fails when it does not exist.
+    type: str
+    required: true
+  action:
+    description:
+      - C(delete_pod) evicts the pods in O(pods) one at a time through the eviction API, so
+        PodDisruptionBudgets hold, waiting for each replacement to be ready.
+      - C(scale) sets the replicas through the scale subresource (O(replicas) or current plus O(scale_by)).
+      - C(rollout_restart) sets the C(kubectl.kubernetes.io/restartedAt) pod-template annotation, as
+        C(kubectl rollout restart) does, on O(workload) or, with O(all_deployments), every Deployment.
+      - C(rollback) puts back the pod template of the previous (or O(to_revision)) ReplicaSet, as
+        C(kubectl rollout undo) does. Deployments only.
+    type: str
+    required: true
+    choices: [delete_pod, scale, rollout_restart, rollback]
+  workload:
+    description: Name of the Deployment or StatefulSet. Required unless O(all_deployments) is true.
+    type: str
+  kind:
+    description: Kind of O(workload); found by looking when not set (Deployment first).
+    type: str
+    choices: [Deployment, StatefulSet]
+  pods:
+    description: Pods to delete with O(action=delete_pod); each must belong to O(workload).
+    type: list
+    elements: str
+    default: []
+  replicas:
+    description: Target replicas for O(action=scale).
+    type: int
+  scale_by:
+    description: Replicas to add for O(action=scale) when O(replicas) is not set.
+    type: int
+    default: 1
+  max_replicas:
+    description: Upper bound for O(action=scale); a larger target is refused.
+    type: int
+    default: 10
+  allow_scale_down:
+    description: Allow O(action=scale) to lower the replicas (never below 1).
+    type: bool
+    default: false
+  all_deployments:
+    description: With O(action=rollout_restart), restart every Deployment of the namespace (the runbook's Service Recovery).
+    type: bool
+    default: false
+  min_restart_interval:
+    description:
+      - Minutes within which a workload restarted before is not restarted again. Makes a repeated
+        run idempotent and stops restart storms. C(0) always restarts.
+    type: int
+    default: 10
+  to_revision:
+    description: Revision for O(action=rollback); the one before the current when not set.
+    type: int
+  force:
+    description: Roll back even when the current revision is healthy and fully rolled out.
+    type: bool
+    default: false
+  wait:
+    description: Wait until the workload is healthy after the action and verify it.
+    type: bool
+    default: true
+  wait_timeout:
+    description: Seconds to wait per workload before the action counts as failed.
+    type: int
+    default: 300
+  budget_max_actions:
+    description: Actions allowed per workload within O(budget_window_minutes); beyond it the module acts no more and reports RV(budget_exhausted).
+    type: int
+    default: 3
+  budget_window_minutes:
+    description: Length of the remediation-budget window.
+    type: int
+    default: 60
+  incident_id:
+    description: Incident the action belongs to; recorded in the workload's remediation history.
+    type: str
+  reason:
+    description: Why the action is taken; recorded in the workload's remediation history.
+    type: str
+notes:
+  - The history annotation is C(incident-response.ai-orchestrator.io/remediation-history) on the
+    workload's metadata; changing metadata does not start a rollout.
+seealso:
+  - module: ai_orchestrator.incident_response.workload_health_info
+"""
+
+EXAMPLES = r"""
+- name: Delete a crashed pod (runbook 1, "If pod is crashed")
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    workload: api-gateway
+    action: delete_pod
+    pods: [api-gateway-7d9c6f8b5-x2k4q]
+    incident_id: incident-2026-11-26-031500
+
+- name: Scale up on resource exhaustion, never beyond 8 replicas
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    workload: execution-service
+    action: scale
+    scale_by: 2
+    max_replicas: 8
+
+- name: Roll back a bad rollout
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    workload: workflow-service
+    action: rollback
+
+- name: Rolling restart of all services (Service Recovery)
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    action: rollout_restart
+    all_deployments: true
+    wait_timeout: 600
+"""
+
+RETURN = r"""
+action:
+  description: The action asked for.
+  returned: always
+  type: str
+  sample: delete_pod
+workloads:
+  description: The workloads acted on (or that would be).
+  returned: always
+  type: list
+  elements: str
+  sample: [Deployment/api-gateway]
+steps:
+  description: What was done, or in check mode what would be, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["evicted pod api-gateway-7d9c6f8b5-x2k4q", "Deployment/api-gateway healthy again: 2/2 ready, 2 updated"]
+verified:
+  description: True when the module waited and every workload it changed became healthy. Null when nothing was verified.
+  returned: always
+  type: bool
+  sample: true
+budget:
+  description: Remediation budget of the workload before this action.
+  returned: when a single workload is targeted
+  type: dict
+  contains:
+    used:
+      description: Actions recorded within the window.
+      type: int
+    max_actions:
+      description: Actions allowed within the window.
+      type: int
+    window_minutes:
+      description: Window length.
+      type: int
+    exhausted:
+      description: Whether the budget was already used up.
+      type: bool
+  sample: {used: 1, max_actions: 3, window_minutes: 60, exhausted: false}
+budget_exhausted:
+  description: True when the module did not act because the budget was used up; escalate instead.
+  returned: always
+  type: bool
+  sample: false
+plan:
+  description: The computed plan (replicas from/to, revisions and images, pods).
+  returned: always
+  type: dict
+  sample: {from: 2, to: 3}
+msg:
+  description: One-line outcome.
+  returned: always
+  type: str
+  sample: "delete_pod on Deployment/api-gateway: verified healthy"
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import remediation as rem
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import IncidentResponseError, VerificationFailed
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s_client import (
+    HAS_KUBERNETES,
+    KUBERNETES_IMPORT_ERROR,
+    KubeClient,
+    cluster_argument_spec,
+)
+
+
+def argspec():
+    spec = cluster_argument_spec()
+    spec.update(
+        namespace=dict(type="str", required=True),
+        action=dict(type="str", required=True, choices=["delete_pod", "scale", "rollout_restart", "rollback"]),
+        workload=dict(type="str"),
+        kind=dict(type="str", choices=["Deployment", "StatefulSet"]),
+        pods=dict(type="list", elements="str", default=[]),
+        replicas=dict(type="int"),
+        scale_by=dict(type="int", default=1),
+        max_replicas=dict(type="int", default=10),
+        allow_scale_down=dict(type="bool", default=False),
+        all_deployments=dict(type="bool", default=False),
+        min_restart_interval=dict(type="int", default=10),
+        to_revision=dict(type="int"),
+        force=dict(type="bool", default=False),
+        wait=dict(type="bool", default=True),
+        wait_timeout=dict(type="int", default=300),
+        budget_max_actions=dict(type="int", default=3),
+        budget_window_minutes=dict(type="int", default=60),
+        incident_id=dict(type="str"),
+        reason=dict(type="str"),
+    )
+    return spec
+
+
+def run(client, params, check_mode):
+    """Plan, guard, act and verify; returns the module result (without exiting)."""
+    ws = rem.Workloads(client, params["namespace"])
+    action = params["action"]
+    entry = {
+        "at": rem.rfc3339(rem.utcnow()),
+        "action": action,
+        "incident": params["incident_id"],
+        "reason": (params["reason"] or "")[:200] or None,
+    }
+    result = {"action": action, "workloads": [], "steps": [], "verified": None, "budget_exhausted": False, "plan": {}}
+
+    if params["all_deployments"] and (action != "rollout_restart" or params["workload"]):
+        raise IncidentResponseError("all_deployments=true goes only with action=rollout_restart and no workload")
+    if params["all_deployments"]:
+        client.ensure_namespace(params["namespace"])
+        targets = [(o, "Deployment") for o in client.list(ws.path("Deployment"))]
+    else:
+        if not params["workload"]:
+            raise IncidentResponseError("action %s needs workload (or all_deployments=true for rollout_restart)" % action)
+        targets = [ws.find(params["workload"], params["kind"])]
+
+    if len(targets) == 1:
+        obj, kind = targets[0]
+        budget = ws.budget(obj, params["budget_max_actions"], params["budget_window_minutes"])
+        result["budget"] = dict((k, v) for k, v in budget.items() if k != "recent")
+        if budget["exhausted"]:
+            result.update(
+                workloads=["%s/%s" % (kind, obj["metadata"]["name"])],
+                budget_exhausted=True,
+                msg="remediation budget of %s/%s used up (%d actions in %d minutes): not acting; escalate"
+                % (kind, obj["metadata"]["name"], budget["used"], budget["window_minutes"]),
+            )
+            return dict(result, changed=False)
+
+    before, after = {}, {}
+    verified = []
+    wait, timeout = params["wait"], params["wait_timeout"]
+    if action == "rollout_restart":
+        plans = [(kind, obj, rem.plan_restart(ws, kind, obj, params["min_restart_interval"])) for obj, kind in targets]
+        steps, waited = rem.apply_restart(ws, plans, wait, timeout, check_mode, entry)
+        changed_targets = [(k, o) for k, o, p in plans if not p["skip"]]
+        for k, o, p in plans:
+            result["workloads"].append("%s/%s" % (k, o["metadata"]["name"]))
+            result["plan"][o["metadata"]["name"]] = p["skip"] or "restart"
+        for k, o in changed_targets:
+            before[o["metadata"]["name"]] = {"restartedAt": rem.restarted_at_text(o)}
+            after[o["metadata"]["name"]] = {"restartedAt": "now"}
+        verified = [w["verified"] for w in waited.values()]
+        changed = bool(changed_targets)
+    else:
+        obj, kind = targets[0]
+        name = obj["metadata"]["name"]
+        result["workloads"].append("%s/%s" % (kind, name))
+        if action == "delete_pod":
+            plan = rem.plan_delete_pods(ws, kind, obj, params["pods"])
+            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, check_mode)
+            if not check_mode:
+                ws.record(kind, client.get(ws.path(kind, name)), dict(entry, pods=plan["pods"]))
+            before, after = {"pods": plan["pods"]}, {"pods": "replaced"}
+            changed = True
+        elif action == "scale":
+            plan = rem.plan_scale(kind, obj, params["replicas"], params["scale_by"], params["max_replicas"], params["allow_scale_down"])
+            changed = plan["from"] != plan["to"]
+            if changed:
+                steps, waited = rem.apply_scale(ws, kind, obj, plan, wait, timeout, check_mode)
+                if not check_mode:
+                    ws.record(kind, client.get(ws.path(kind, name)), dict(entry, replicas=plan["to"]))
+            else:
+                steps, waited = ["%s/%s already has %d replicas" % (kind, name, plan["to"])], None
+            before, after = {"replicas": plan["from"]}, {"replicas": plan["to"]}
+        else:
+            plan = rem.plan_rollback(ws, kind, obj, params["to_revision"], params["force"])
+            steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, check_mode, entry)
+            changed = not plan["skip"]
+            if changed:
+                before = {"revision": plan["from_revision"], "images": plan["images_before"]}
+                after = {"revision": plan["to_revision"], "images": plan["images_after"]}
+            plan = dict((k, v) for k, v in plan.items() if k != "template")
+        result["plan"] = plan
+        verified = [waited["verified"]] if waited else []
+    result["steps"] = steps
+    result["verified"] = all(verified) if verified else None
+    result["diff"] = {"before": before, "after": after}
+    outcome = "verified healthy" if result["verified"] else ("planned (check mode)" if check_mode else "done, not verified" if changed else "nothing to do")
+    result["msg"] = "%s on %s: %s" % (action, ", ".join(result["workloads"]) or "no workload", outcome)
+    return dict(result, changed=changed)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argspec(),
+        supports_check_mode=True,
+        required_if=[("action", "delete_pod", ("workload", "pods"))],
+    )
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    try:
+        client = KubeClient.from_params(module.params)
+        result = run(client, module.params, module.check_mode)
+    except VerificationFailed as exc:
+        module.fail_json(msg=str(exc), verified=False, action=module.params["action"])
+    except IncidentResponseError as exc:
+        module.fail_json(msg=str(exc))
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

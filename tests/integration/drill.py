@@ -1,0 +1,285 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Test helpers for the drill cluster (drill/cluster.sh, drill/env.sh).
+
+Settings come from drill/versions.env and drill/drill.env exactly as the scripts read
+them; `kubectl()` runs the drill's own kubectl (the cluster's release, not whatever is
+on PATH) against $DRILL_KUBECONFIG; `client()` is a kubernetes Python client for the
+same cluster. Faults follow DESIGN.md: the label drill.incident-response.io/fault on a
+pod (transient) or in a workload's pod template (persistent).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, TypeVar
+
+REPO = Path(__file__).resolve().parents[2]
+DRILL = REPO / "drill"
+NAMESPACE = "ai-orchestrator"
+FAULT_LABEL = "drill.incident-response.io/fault"
+USAGE_LABEL = "drill.incident-response.io/usage"
+FAULTS = ("crashloop", "oomkilled", "imagepull", "notready")
+# The fixture's workloads and their replicas (drill/fixture/).
+DEPLOYMENTS = {"api-gateway": 2, "auth-service": 2, "workflow-service": 2,
+               "execution-service": 2, "langflow": 2, "n8n": 1}
+STATEFULSETS = {"postgres": 1, "redis": 1}
+
+T = TypeVar("T")
+
+
+@lru_cache(maxsize=1)
+def env() -> dict[str, str]:
+    """DRILL_* and *_VERSION settings as drill/cluster.sh sees them (bash expands the files)."""
+    script = 'set -a; source "$1"; source "$2"; env -0'
+    out = subprocess.run(["bash", "-c", script, "-", str(DRILL / "versions.env"), str(DRILL / "drill.env")],
+                         check=True, capture_output=True).stdout.decode()
+    pairs = (v.split("=", 1) for v in out.split("\0") if "=" in v)
+    return {k: v for k, v in pairs if k.startswith("DRILL_") or k.endswith("_VERSION")}
+
+
+def kubeconfig() -> str:
+    return env()["DRILL_KUBECONFIG"]
+
+
+def kubectl_path() -> Path:
+    e = env()
+    return Path(e["DRILL_CACHE"]) / "bin" / f"kubernetes-{e['KUBE_VERSION']}" / "kubectl"
+
+
+def kubectl(*args: str, check: bool = True, timeout: float = 60, input: str | None = None,
+            namespace: str | None = NAMESPACE) -> subprocess.CompletedProcess:
+    """Run the drill's kubectl; `namespace=None` for cluster-scoped commands."""
+    cmd = [str(kubectl_path()), "--kubeconfig", kubeconfig()]
+    if namespace:
+        cmd += ["-n", namespace]
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def kubectl_json(*args: str, **kwargs) -> dict:
+    return json.loads(kubectl(*args, "-o", "json", **kwargs).stdout)
+
+
+@lru_cache(maxsize=1)
+def client():
+    """A kubernetes.client.ApiClient for the drill cluster."""
+    from kubernetes import config
+
+    return config.new_client_from_config(config_file=kubeconfig())
+
+
+def core():
+    from kubernetes import client as k8s
+
+    return k8s.CoreV1Api(client())
+
+
+def apps():
+    from kubernetes import client as k8s
+
+    return k8s.AppsV1Api(client())
+
+
+def custom():
+    from kubernetes import client as k8s
+
+    return k8s.CustomObjectsApi(client())
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 60, interval: float = 0.5,
+             message: str = "condition") -> T:
+    """Poll until predicate() returns something truthy and return it; AssertionError on timeout.
+    Exceptions inside predicate count as "not yet" (the last one is reported)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while True:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as exc:  # noqa: BLE001 - keep polling, report at the end
+            last_error = exc
+        if time.monotonic() >= deadline:
+            detail = f" (last error: {last_error!r})" if last_error else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {message}{detail}")
+        time.sleep(interval)
+
+
+# --- pods and workloads ------------------------------------------------------------------
+
+
+def pods(app: str | None = None, namespace: str = NAMESPACE) -> list:
+    """Pods (V1Pod) of one app (label app.kubernetes.io/name), not being deleted."""
+    selector = f"app.kubernetes.io/name={app}" if app else None
+    items = core().list_namespaced_pod(namespace, label_selector=selector).items
+    return [p for p in items if p.metadata.deletion_timestamp is None]
+
+
+def is_ready(pod) -> bool:
+    return pod.status.phase == "Running" and any(
+        c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])
+
+
+def ready_pods(app: str, namespace: str = NAMESPACE) -> list:
+    return [p for p in pods(app, namespace) if is_ready(p)]
+
+
+def container_status(pod, index: int = 0):
+    statuses = pod.status.container_statuses or []
+    return statuses[index] if len(statuses) > index else None
+
+
+def read_pod(name: str, namespace: str = NAMESPACE):
+    return core().read_namespaced_pod(name, namespace)
+
+
+def pod_gone(name: str, namespace: str = NAMESPACE) -> bool:
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        read_pod(name, namespace)
+    except ApiException as exc:
+        if exc.status == 404:
+            return True
+        raise
+    return False
+
+
+def events(pod_name: str, namespace: str = NAMESPACE, reason: str | None = None) -> list:
+    """Events about one pod (core/v1), oldest first."""
+    selector = f"involvedObject.kind=Pod,involvedObject.name={pod_name}"
+    if reason:
+        selector += f",reason={reason}"
+    items = core().list_namespaced_event(namespace, field_selector=selector).items
+    return sorted(items, key=lambda e: (e.last_timestamp or e.event_time or e.metadata.creation_timestamp))
+
+
+def workload_ready(name: str, replicas: int | None = None, kind: str = "deployment",
+                   namespace: str = NAMESPACE) -> bool:
+    """Every replica updated, ready and available, and no surplus pods left over."""
+    api = apps()
+    obj = (api.read_namespaced_deployment(name, namespace) if kind == "deployment"
+           else api.read_namespaced_stateful_set(name, namespace))
+    want = obj.spec.replicas if replicas is None else replicas
+    st = obj.status
+    if obj.spec.replicas != want or (st.observed_generation or 0) < obj.metadata.generation:
+        return False
+    if (st.ready_replicas or 0) != want or (st.updated_replicas or 0) != want:
+        return False
+    if kind == "deployment" and ((st.replicas or 0) != want or (st.available_replicas or 0) != want):
+        return False
+    return len(pods(name, namespace)) == want
+
+
+def wait_workload_ready(name: str, replicas: int | None = None, kind: str = "deployment",
+                        timeout: float = 90) -> None:
+    wait_for(lambda: workload_ready(name, replicas, kind), timeout,
+             message=f"{kind}/{name} to have {replicas if replicas is not None else 'all'} ready replicas")
+
+
+def fixture_intact() -> list[str]:
+    """What differs from the fixture as applied: replicas, images, fault labels, unready pods."""
+    problems = []
+    for name, replicas in DEPLOYMENTS.items():
+        dep = apps().read_namespaced_deployment(name, NAMESPACE)
+        if dep.spec.replicas != replicas:
+            problems.append(f"deployment/{name} has {dep.spec.replicas} replicas, fixture {replicas}")
+        labels = dep.spec.template.metadata.labels or {}
+        if FAULT_LABEL in labels or USAGE_LABEL in labels:
+            problems.append(f"deployment/{name} template carries a drill label")
+        if any("unpullable" in c.image for c in dep.spec.template.spec.containers):
+            problems.append(f"deployment/{name} has an unpullable image")
+        if not workload_ready(name):
+            problems.append(f"deployment/{name} is not ready")
+    for name, replicas in STATEFULSETS.items():
+        if not workload_ready(name, replicas, kind="statefulset"):
+            problems.append(f"statefulset/{name} is not ready with {replicas} replica(s)")
+    for pod in pods():
+        labels = pod.metadata.labels or {}
+        if FAULT_LABEL in labels or USAGE_LABEL in labels:
+            problems.append(f"pod/{pod.metadata.name} carries a drill label")
+    return problems
+
+
+# --- faults --------------------------------------------------------------------------------
+
+
+def _template_patch(label: str, value: str | None) -> dict:
+    return {"spec": {"template": {"metadata": {"labels": {label: value}}}}}
+
+
+def inject_pod_fault(pod: str, fault: str, namespace: str = NAMESPACE) -> None:
+    """Transient fault: label one pod; deleting the pod heals it."""
+    assert fault in FAULTS, fault
+    core().patch_namespaced_pod(pod, namespace, {"metadata": {"labels": {FAULT_LABEL: fault}}})
+
+
+def clear_pod_fault(pod: str, namespace: str = NAMESPACE, wait: bool = True) -> None:
+    """Heal a transient fault the runbook's way: delete the pod, let its controller replace it."""
+    core().delete_namespaced_pod(pod, namespace, grace_period_seconds=0)
+    if wait:
+        wait_for(lambda: pod_gone(pod, namespace), 30, message=f"pod/{pod} to be deleted")
+
+
+def inject_workload_fault(name: str, fault: str, kind: str = "deployment", namespace: str = NAMESPACE) -> None:
+    """Persistent fault: label the pod template, so every new pod fails the same way."""
+    assert fault in FAULTS, fault
+    patch = _template_patch(FAULT_LABEL, fault)
+    if kind == "deployment":
+        apps().patch_namespaced_deployment(name, namespace, patch)
+    else:
+        apps().patch_namespaced_stateful_set(name, namespace, patch)
+
+
+def clear_workload_fault(name: str, kind: str = "deployment", namespace: str = NAMESPACE,
+                         wait: bool = True) -> None:
+    """Remove the template label (a new rollout replaces the failing pods)."""
+    patch = _template_patch(FAULT_LABEL, None)
+    if kind == "deployment":
+        apps().patch_namespaced_deployment(name, namespace, patch)
+    else:
+        apps().patch_namespaced_stateful_set(name, namespace, patch)
+        # A StatefulSet does not replace a pod that never became Ready after a bad
+        # template is reverted ("forced rollback" in the Kubernetes docs): delete it.
+        for pod in pods(name, namespace):
+            if (pod.metadata.labels or {}).get(FAULT_LABEL):
+                core().delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+    if wait:
+        wait_workload_ready(name, kind=kind)
+
+
+def set_usage(pod: str, level: str | None, namespace: str = NAMESPACE) -> None:
+    """drill.incident-response.io/usage=high on a pod (None removes the label)."""
+    core().patch_namespaced_pod(pod, namespace, {"metadata": {"labels": {USAGE_LABEL: level}}})
+
+
+def pod_metrics(namespace: str = NAMESPACE) -> dict[str, dict]:
+    """metrics.k8s.io usage per pod: {pod: {"cpu": millicores, "memory": bytes}}."""
+    data = custom().list_namespaced_custom_object("metrics.k8s.io", "v1beta1", namespace, "pods")
+    result = {}
+    for item in data["items"]:
+        cpu = sum(quantity(c["usage"]["cpu"]) for c in item["containers"]) * 1000
+        mem = sum(quantity(c["usage"]["memory"]) for c in item["containers"])
+        result[item["metadata"]["name"]] = {"cpu": cpu, "memory": mem}
+    return result
+
+
+def quantity(value: str) -> float:
+    """A Kubernetes quantity as a float (cores for CPU, bytes for memory)."""
+    from kubernetes.utils import parse_quantity
+
+    return float(parse_quantity(value))
+
+
+def dataplane_up() -> bool:
+    """Whether helper B's data plane (real PostgreSQL/Redis behind the exec wrappers) answers."""
+    script = DRILL / "dataplane.sh"
+    if not script.exists():
+        return False
+    return subprocess.run(["bash", str(script), "status"], capture_output=True, timeout=60).returncode == 0

@@ -1,0 +1,126 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""workload_remediation and the Service Recovery playbook against the drill cluster."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import drill
+from playbook import module, playbook, recap, reset
+
+pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
+NS = "ai-orchestrator"
+HISTORY = "incident-response.ai-orchestrator.io/remediation-history"
+
+
+@pytest.fixture(autouse=True)
+def fresh_platform():
+    reset()
+    yield
+    reset()
+
+
+def remediate(check=False, **args):
+    return module("workload_remediation", check=check, kubeconfig=drill.kubeconfig(), namespace=NS, **args)
+
+
+def replicas(name):
+    return drill.kubectl_json("get", "deployment", name)["spec"]["replicas"]
+
+
+def test_unknown_workload_names_what_exists():
+    result = remediate(action="scale", workload="no-such", replicas=2)
+    assert result["failed"] and "workload 'no-such' not found in namespace 'ai-orchestrator'" in result["msg"]
+    assert "api-gateway" in result["msg"]
+
+
+def test_deleting_every_ready_pod_is_refused():
+    pods = [p.metadata.name for p in drill.ready_pods("api-gateway")]
+    result = remediate(action="delete_pod", workload="api-gateway", pods=pods)
+    assert result["failed"] and "last ready pods" in result["msg"]
+    assert sorted(p.metadata.name for p in drill.ready_pods("api-gateway")) == sorted(pods)
+
+
+def test_pod_disruption_budget_holds():
+    drill.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "drill-strict", "namespace": NS},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "n8n"}}}}))
+    try:
+        drill.wait_for(lambda: drill.kubectl_json("get", "pdb", "drill-strict").get("status", {}).get("currentHealthy") == 2)
+        pod = drill.ready_pods("n8n")[0].metadata.name
+        result = remediate(action="delete_pod", workload="n8n", pods=[pod])
+        assert result["failed"] and "refused by its PodDisruptionBudget" in result["msg"]
+        assert not drill.pod_gone(pod)
+    finally:
+        drill.kubectl("delete", "pdb", "drill-strict")
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        ({"replicas": 0}, "takes the service down"),
+        ({"replicas": 11}, "above max_replicas=10"),
+        ({"replicas": 1}, "without allow_scale_down=true"),
+    ],
+)
+def test_scale_guardrails(args, message):
+    result = remediate(action="scale", workload="langflow", **args)
+    assert result["failed"] and message in result["msg"]
+    assert replicas("langflow") == 2
+
+
+def test_scale_check_mode_plans_without_changing():
+    result = remediate(check=True, action="scale", workload="langflow", scale_by=2)
+    assert result["changed"] and result["plan"] == {"from": 2, "to": 4}
+    assert result["steps"] == ["would scale Deployment/langflow from 2 to 4 replicas"]
+    assert replicas("langflow") == 2
+
+
+def test_scale_waits_for_ready_and_budget_stops_a_loop():
+    first = remediate(action="scale", workload="langflow", scale_by=1, budget_max_actions=1, incident_id="incident-2026-11-26-031500")
+    assert first["changed"] and first["verified"] is True
+    assert drill.workload_ready("langflow", 3)
+    history = json.loads(drill.kubectl_json("get", "deployment", "langflow")["metadata"]["annotations"][HISTORY])
+    assert history[-1]["action"] == "scale" and history[-1]["incident"] == "incident-2026-11-26-031500"
+    second = remediate(action="scale", workload="langflow", scale_by=1, budget_max_actions=1)
+    assert not second["changed"] and second["budget_exhausted"] and "budget" in second["msg"]
+    assert replicas("langflow") == 3
+
+
+def test_rollout_restart_replaces_pods_once_per_interval():
+    before = {p.metadata.name for p in drill.pods("n8n")}
+    first = remediate(action="rollout_restart", workload="n8n")
+    assert first["changed"] and first["verified"] is True
+    after = {p.metadata.name for p in drill.ready_pods("n8n")}
+    assert len(after) == 2 and not before & after
+    second = remediate(action="rollout_restart", workload="n8n")
+    assert not second["changed"] and "within min_restart_interval" in second["steps"][0]
+
+
+def test_rollback_refuses_healthy_revisions_and_statefulsets():
+    result = remediate(action="rollback", workload="api-gateway")
+    assert not result.get("failed") and not result["changed"]
+    result = remediate(action="rollback", workload="postgres")
+    assert result["failed"] and "not automated" in result["msg"]
+
+
+def test_service_recovery_restarts_everything_then_is_idempotent(tmp_path):
+    first = playbook("service_recovery.yml", "-e", "incident_dir=%s" % tmp_path)
+    assert first.returncode == 0, first.stdout[-4000:]
+    assert recap(first)["changed"] >= 1
+    for dep in drill.kubectl_json("get", "deployments")["items"]:
+        assert "kubectl.kubernetes.io/restartedAt" in dep["spec"]["template"]["metadata"].get("annotations", {}), dep["metadata"]["name"]
+        assert dep["status"].get("readyReplicas") == dep["spec"]["replicas"]
+    second = playbook("service_recovery.yml", "-e", "incident_dir=%s" % tmp_path)
+    assert second.returncode == 0 and recap(second)["changed"] == 0, second.stdout[-3000:]
+
+
+def test_service_recovery_check_mode_changes_nothing(tmp_path):
+    before = {p.metadata.name for p in drill.pods()}
+    result = playbook("service_recovery.yml", "--check", "-e", "incident_dir=%s" % tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "would restart Deployment/api-gateway" in result.stdout
+    assert {p.metadata.name for p in drill.pods()} == before

@@ -1,0 +1,86 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Service Down playbook against the drill cluster: bad input, check mode, the molecule drills."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import drill
+from playbook import ROOT, kubeconfig_with_token, molecule, playbook, recap, reset, service_account_token
+
+pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
+
+SCENARIOS = sorted(p.name for p in (ROOT / "extensions/molecule").iterdir() if (p / "molecule.yml").exists() and p.name != "default")
+
+
+@pytest.fixture
+def fresh_platform():
+    reset()
+    yield
+    reset()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["-e", "namespace=no-such-namespace"], "namespace 'no-such-namespace' does not exist"),
+        (["-e", "service=no-such-service"], "workload 'no-such-service' not found in namespace 'ai-orchestrator'"),
+        (["-e", "severity=P7"], "P0"),
+        (["-e", "namespace=Bad_Name"], "must be Kubernetes names"),
+    ],
+    ids=["unknown-namespace", "unknown-service", "bad-severity", "malformed-namespace"],
+)
+def test_bad_input_fails_before_any_change(args, message, tmp_path):
+    result = playbook("service_down.yml", *args, "-e", "incident_dir=%s" % tmp_path)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+    counts = recap(result)
+    assert counts["changed"] == 0 and counts["failed"] == 1
+    assert not list(tmp_path.iterdir()), "nothing may be written on bad input"
+
+
+def test_unreachable_cluster_fails_clearly(tmp_path):
+    kubeconfig = Path(drill.kubeconfig()).read_text().replace(":%s" % drill.env()["DRILL_APISERVER_PORT"], ":1")
+    (tmp_path / "kubeconfig").write_text(kubeconfig)
+    result = playbook("service_down.yml", "-e", "cluster_kubeconfig=%s" % (tmp_path / "kubeconfig"), "-e", "incident_dir=%s" % tmp_path)
+    assert result.returncode != 0
+    assert "cannot reach the Kubernetes API server at https://127.0.0.1:1" in result.stdout
+    assert recap(result)["changed"] == 0
+
+
+def test_credentials_without_rights_fail_clearly(tmp_path):
+    token = service_account_token("no-rights")
+    result = playbook(
+        "service_down.yml", "-e", "cluster_kubeconfig=%s" % kubeconfig_with_token(tmp_path, token), "-e", "incident_dir=%s" % tmp_path
+    )
+    assert result.returncode != 0
+    assert "permission denied (403 Forbidden)" in result.stdout
+    assert recap(result)["changed"] == 0
+
+
+def test_wrong_credentials_fail_clearly(tmp_path):
+    result = playbook(
+        "service_down.yml", "-e", "cluster_kubeconfig=%s" % kubeconfig_with_token(tmp_path, "not-a-token"), "-e", "incident_dir=%s" % tmp_path
+    )
+    assert result.returncode != 0
+    assert "rejected the credentials (401 Unauthorized)" in result.stdout
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing(fresh_platform, tmp_path):
+    pod = drill.ready_pods("api-gateway")[0].metadata
+    drill.inject_pod_fault(pod.name, "crashloop")
+    drill.wait_for(lambda: drill.container_status(drill.read_pod(pod.name)).state.waiting, timeout=60)
+    result = playbook("service_down.yml", "--check", "-e", "incident_dir=%s" % tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "delete_pod: Deployment/api-gateway: crashloop on %s" % pod.name in result.stdout
+    assert "evicted pod %s (dry run)" % pod.name in result.stdout
+    assert drill.read_pod(pod.name).metadata.uid == pod.uid
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_drill(scenario):
+    result = molecule(scenario)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
