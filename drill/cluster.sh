@@ -30,7 +30,7 @@ name=$DRILL_CLUSTER_NAME
 # log files kwok serves for `kubectl logs` live in $run.
 export KWOK_WORKDIR=$DRILL_HOME/kwok
 cluster_dir=$KWOK_WORKDIR/clusters/$name
-run=$DRILL_RUN/cluster
+run=$DRILL_RUN/cluster-$name
 path_dir=$DRILL_HOME/path
 namespace=ai-orchestrator
 wait_timeout=${DRILL_WAIT_TIMEOUT:-180}
@@ -266,7 +266,14 @@ apply_fixture() {
   wait_for "$wait_timeout" "fixture workloads Ready (kubectl -n $namespace get pods)" workloads_ready
 }
 
-healthy() { api_ready && nodes_ready && workloads_ready; }
+fixture_present() {
+  [ "$(kc -n "$namespace" get deploy,statefulset -o name 2>/dev/null | wc -l)" -ge \
+    "$(grep -Ec '^kind: (Deployment|StatefulSet)$' "$here"/fixture/*.yaml | awk -F: '{ n += $2 } END { print n }')" ]
+}
+
+# Healthy: the control plane answers, the nodes are Ready and the fixture is there.
+# Its pods may be failing on purpose (an injected drill fault): `up` leaves them alone.
+healthy() { api_ready && nodes_ready && fixture_present; }
 
 link_kubectl() {
   mkdir -p "$path_dir"
@@ -279,6 +286,7 @@ cmd_up() {
   check_binaries
   link_kubectl
   if [ -d "$cluster_dir" ] && healthy; then
+    workloads_ready || log "note: some fixture workloads are not Ready (a drill fault injected?): kubectl -n $namespace get pods"
     log "already up and healthy (no-op) in $(elapsed "$t0")s"
     return 0
   fi

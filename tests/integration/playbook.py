@@ -62,7 +62,7 @@ def module(name: str, check: bool = False, **args) -> dict:
 def molecule(scenario: str, command: str = "test", timeout: float = 900) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(VENV_BIN / "molecule"), command, "-s", scenario],
-        cwd=ROOT / "extensions", env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT, env=ansible_env(), capture_output=True, text=True, timeout=timeout, check=False,
     )
 
 
