@@ -4,7 +4,8 @@
 # started by kwokctl with the binary runtime from the binaries drill/build.sh built.
 #
 #   drill/cluster.sh up          create (or restart) the cluster, apply drill/fixture,
-#                                wait until every workload is Ready; no-op when healthy
+#                                wait until every workload is Ready; a no-op when the
+#                                cluster is healthy (injected drill faults stay as they are)
 #   drill/cluster.sh down        stop and delete it (idempotent, leaves no process)
 #   drill/cluster.sh status      exit 0 only when the API server answers
 #   drill/cluster.sh kubeconfig  print the path of the admin kubeconfig
@@ -13,9 +14,9 @@
 #   export KUBECONFIG=$(drill/cluster.sh kubeconfig) PATH=$DRILL_HOME/path:$PATH
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
-# shellcheck source=versions.env
+# shellcheck source=drill/versions.env
 source "$here/versions.env"
-# shellcheck source=drill.env
+# shellcheck source=drill/drill.env
 source "$here/drill.env"
 
 bin=$DRILL_CACHE/bin
@@ -26,8 +27,9 @@ ms_bin=$bin/metrics-server-$METRICS_SERVER_VERSION/metrics-server
 kubectl_bin=$kube_bin/kubectl
 kwokctl=$kwok_bin/kwokctl
 name=$DRILL_CLUSTER_NAME
-# kwokctl keeps clusters, logs and its cache here; the rendered kwok config and the
-# log files kwok serves for `kubectl logs` live in $run.
+# kwokctl keeps clusters, component logs and its cache here; the rendered kwok config
+# (drill/kwok/*.yaml with paths filled in) and the files kwok serves for `kubectl logs`
+# live in $run.
 export KWOK_WORKDIR=$DRILL_HOME/kwok
 cluster_dir=$KWOK_WORKDIR/clusters/$name
 run=$DRILL_RUN/cluster-$name
@@ -231,14 +233,19 @@ INFO:     Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)
   printf '%s\n' "$oom" | cri_log "$d/oomkilled.log" "$((t + 110))"
 }
 
-wait_for() { # seconds description command...
-  local timeout=$1 what=$2 deadline
-  shift 2
-  deadline=$(($(date +%s) + timeout))
+poll() { # seconds command...: until the command succeeds; 1 on timeout
+  local deadline=$(($(date +%s) + $1))
+  shift
   until "$@" >/dev/null 2>&1; do
-    [ "$(date +%s)" -lt "$deadline" ] || die "timed out after ${timeout}s waiting for $what"
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
     sleep 1
   done
+}
+
+wait_for() { # seconds description command...
+  local timeout=$1 what=$2
+  shift 2
+  poll "$timeout" "$@" || die "timed out after ${timeout}s waiting for $what"
 }
 
 nodes_ready() {
@@ -292,7 +299,8 @@ cmd_up() {
   fi
   if [ -d "$cluster_dir" ]; then
     log "cluster exists but is not healthy: restarting it"
-    if "$kwokctl" start cluster --name "$name" --timeout 120s >&2 && wait_for 60 "API server" api_ready; then
+    [ -s "$DRILL_KUBECONFIG" ] || "$kwokctl" get kubeconfig --name "$name" >"$DRILL_KUBECONFIG" 2>/dev/null || true
+    if "$kwokctl" start cluster --name "$name" --timeout 120s >&2 && poll 60 api_ready; then
       mode=warm
     else
       log "restart failed: recreating the cluster"

@@ -2,13 +2,15 @@
 # The whole drill environment: the data plane (real PostgreSQL, Redis and the platform's
 # HTTP stand-ins on loopback, drill/dataplane.sh) and the drill cluster (drill/cluster.sh).
 #
-#   drill/env.sh up       data plane first (the cluster's exec targets point at it), then the cluster
+#   drill/env.sh up       data plane first (the cluster's exec targets point at it), then the cluster,
+#                         then the load model (drill/load: "load that needs N replicas")
 #   drill/env.sh down     the reverse; idempotent
 #   drill/env.sh status   exit 0 only when every part answers
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd -P)
 dataplane=$here/dataplane.sh
 cluster=$here/cluster.sh
+load=$here/load/load.sh
 
 have_dataplane() { [ -f "$dataplane" ]; }
 
@@ -17,10 +19,12 @@ case ${1:-} in
     start=$(date +%s)
     if have_dataplane; then bash "$dataplane" up; else echo "drill env: no drill/dataplane.sh, starting the cluster only" >&2; fi
     bash "$cluster" up
+    bash "$load" up
     echo "drill env: up in $(($(date +%s) - start))s" >&2
     ;;
   down)
     rc=0
+    bash "$load" down || rc=$?
     bash "$cluster" down || rc=$?
     if have_dataplane; then bash "$dataplane" down || rc=$?; fi
     exit "$rc"
@@ -29,6 +33,7 @@ case ${1:-} in
     rc=0
     if have_dataplane; then bash "$dataplane" status || rc=$?; fi
     bash "$cluster" status || rc=$?
+    bash "$load" status || rc=$?
     exit "$rc"
     ;;
   *)

@@ -76,7 +76,7 @@ def _resp_read(f):
         return None if size < 0 else f.read(size + 2)[:-2].decode()
     if kind == b"*":
         size = int(rest)
-        return None if size < 0 else [_resp_read(f) for _ in range(size)]
+        return None if size < 0 else [_resp_read(f) for _i in range(size)]
     raise RedisError(f"unexpected reply {line!r}")
 
 
@@ -364,7 +364,7 @@ class ServiceHandler(JSONHandler):
     def route(self, service: Service, path: str, record: dict):
         handler = service.routes.get((self.command, path))
         if handler is None:
-            if any(p == path for _, p in service.routes):
+            if any(p == path for _method, p in service.routes):
                 return 405, {"detail": "Method Not Allowed"}
             return 404, {"detail": "Not Found"}
         return handler(record)

@@ -18,22 +18,22 @@ import argparse
 import json
 import os
 import ssl
+import subprocess
 import sys
 import time
 import urllib.request
-
-import yaml
 
 LOAD = "drill.incident-response.io/load-replicas"
 USAGE = "drill.incident-response.io/usage"
 
 
 class Api(object):
-    def __init__(self, kubeconfig):
-        cfg = yaml.safe_load(open(kubeconfig))
-        ctx = next(c["context"] for c in cfg["contexts"] if c["name"] == cfg["current-context"])
-        cluster = next(c["cluster"] for c in cfg["clusters"] if c["name"] == ctx["cluster"])
-        user = next(u["user"] for u in cfg["users"] if u["name"] == ctx["user"])
+    def __init__(self, kubeconfig, kubectl):
+        # kubectl reads the kubeconfig for us (YAML) and hands it over as JSON: stdlib only here.
+        view = subprocess.run([kubectl, "--kubeconfig", kubeconfig, "config", "view", "--raw", "--minify", "-o", "json"],
+                              capture_output=True, text=True, check=True)
+        cfg = json.loads(view.stdout)
+        cluster, user = cfg["clusters"][0]["cluster"], cfg["users"][0]["user"]
         self.server = cluster["server"].rstrip("/")
         self.ctx = ssl.create_default_context(cafile=_path(cluster.get("certificate-authority"), kubeconfig))
         if cluster.get("insecure-skip-tls-verify"):
@@ -84,10 +84,11 @@ def reconcile(api, namespace):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--kubectl", default="kubectl")
     parser.add_argument("--namespace", default="ai-orchestrator")
     parser.add_argument("--interval", type=float, default=2.0)
     args = parser.parse_args()
-    api = Api(args.kubeconfig)
+    api = Api(args.kubeconfig, args.kubectl)
     while True:
         try:
             reconcile(api, args.namespace)

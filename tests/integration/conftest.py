@@ -20,7 +20,11 @@ from pathlib import Path
 
 import pytest
 
+import dataplane as dataplane_helpers
 import drill
+
+# The data plane's session fixture (tests/integration/dataplane.py), for every test here.
+dataplane = dataplane_helpers.dataplane
 
 ENV_SH = drill.DRILL / "env.sh"
 
@@ -41,7 +45,7 @@ def _locked(path: Path):
 
 
 def _env_sh(command: str, timeout: float) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", str(ENV_SH), command], capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(["bash", str(ENV_SH), command], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _users(handle, delta: int) -> int:

@@ -95,7 +95,7 @@ def pod_env() -> dict[str, str]:
 
 def pod_exec(command: str, timeout: float = 60) -> subprocess.CompletedProcess:
     """Run a runbook command line as `kubectl exec <pod> -- <command>` would on a drill pod."""
-    return subprocess.run(shlex.split(command), env=pod_env(), capture_output=True, text=True,
+    return subprocess.run(shlex.split(command), env=pod_env(), capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 
@@ -152,7 +152,7 @@ def reset() -> None:
 
 
 def dataplane_sh(command: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([str(DATAPLANE_SH), command], capture_output=True, text=True,
+    return subprocess.run([str(DATAPLANE_SH), command], capture_output=True, text=True, check=False,
                           timeout=timeout)
 
 

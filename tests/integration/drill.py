@@ -56,7 +56,7 @@ def kubectl(*args: str, check: bool = True, timeout: float = 60, input: str | No
     cmd = [str(kubectl_path()), "--kubeconfig", kubeconfig()]
     if namespace:
         cmd += ["-n", namespace]
-    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, input=input)
+    proc = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, input=input, check=False)
     if check and proc.returncode != 0:
         raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
     return proc
@@ -282,4 +282,4 @@ def dataplane_up() -> bool:
     script = DRILL / "dataplane.sh"
     if not script.exists():
         return False
-    return subprocess.run(["bash", str(script), "status"], capture_output=True, timeout=60).returncode == 0
+    return subprocess.run(["bash", str(script), "status"], capture_output=True, timeout=60, check=False).returncode == 0

@@ -54,9 +54,12 @@ def module(name: str, check: bool = False, **args) -> dict:
     proc = subprocess.run(cmd, cwd=ROOT, env=ansible_env(ANSIBLE_LOAD_CALLBACK_PLUGINS="0"), capture_output=True, text=True, timeout=600, check=False)
     out = proc.stdout.strip()
     try:
-        return json.loads(out.split("=>", 1)[1])
+        result = json.loads(out.split("=>", 1)[1])
     except (IndexError, ValueError):
         raise AssertionError("unexpected output from %s: %s %s" % (name, out[-2000:], proc.stderr[-2000:]))
+    # The oneline output marks failure outside the JSON.
+    result["failed"] = "| FAILED!" in out.split("=>", 1)[0]
+    return result
 
 
 def molecule(scenario: str, command: str = "test", timeout: float = 900) -> subprocess.CompletedProcess:

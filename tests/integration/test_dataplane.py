@@ -17,7 +17,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import dataplane as dp
-from dataplane import dataplane  # noqa: F401  (session fixture)
 
 pytestmark = [pytest.mark.drill, pytest.mark.xdist_group("dataplane")]
 
@@ -76,7 +75,7 @@ def test_pg_stat_statements_lists_slow_queries(dataplane):  # noqa: F811
     assert fixed.returncode == 0, fixed.stderr
     rows = [record.rsplit("|", 2) for record in fixed.stdout.split("\0") if record]
     assert len(rows) == 10
-    assert all(float(mean) >= 0 and int(calls) >= 1 for _, mean, calls in rows)
+    assert all(float(mean) >= 0 and int(calls) >= 1 for _query, mean, calls in rows)
 
 
 def test_runbook_pg_restore_recovers_an_emptied_database(dataplane):  # noqa: F811
@@ -249,7 +248,7 @@ def test_mode_error_returns_5xx_with_json(stand_ins, service):
 @pytest.mark.parametrize("service", SERVICES)
 def test_mode_flaky_fails_the_given_fraction(stand_ins, service):
     dp.set_mode(service, "flaky", fraction=0.25)
-    statuses = [dp.http("GET", dp.url(service)).status for _ in range(20)]
+    statuses = [dp.http("GET", dp.url(service)).status for _i in range(20)]
     assert statuses.count(500) == 5 and statuses.count(200) == 15
 
 
