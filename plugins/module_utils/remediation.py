@@ -219,6 +219,8 @@ def apply_delete_pods(workloads, kind, obj, plan, wait, timeout, check_mode):
         except ClusterError as exc:
             if exc.status == 429:
                 raise GuardrailError("eviction of pod %s refused by its PodDisruptionBudget: %s" % (name, exc))
+            if "more than one PodDisruptionBudget" in str(exc):
+                raise GuardrailError("eviction of pod %s refused: more than one PodDisruptionBudget selects it; fix the budgets first" % name)
             raise
         steps.append("evicted pod %s%s" % (name, " (dry run)" if check_mode else ""))
         if wait and not check_mode:

@@ -44,18 +44,15 @@ def test_deleting_every_ready_pod_is_refused():
 
 
 def test_pod_disruption_budget_holds():
-    drill.kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
-        "metadata": {"name": "drill-strict", "namespace": NS},
-        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "langflow"}}}}))
+    drill.kubectl("patch", "pdb", "langflow", "--type=merge", "-p", '{"spec":{"minAvailable":2}}')
     try:
-        drill.wait_for(lambda: drill.kubectl_json("get", "pdb", "drill-strict").get("status", {}).get("currentHealthy") == 2)
+        drill.wait_for(lambda: drill.kubectl_json("get", "pdb", "langflow")["status"].get("disruptionsAllowed") == 0)
         pod = drill.ready_pods("langflow")[0].metadata.name
         result = remediate(action="delete_pod", workload="langflow", pods=[pod])
         assert result["failed"] and "refused by its PodDisruptionBudget" in result["msg"]
         assert not drill.pod_gone(pod)
     finally:
-        drill.kubectl("delete", "pdb", "drill-strict")
+        drill.kubectl("patch", "pdb", "langflow", "--type=merge", "-p", '{"spec":{"minAvailable":1}}')
 
 
 @pytest.mark.parametrize(
