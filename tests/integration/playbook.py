@@ -90,3 +90,10 @@ def kubeconfig_with_token(folder: Path, token: str) -> str:
     path = Path(folder) / "kubeconfig-token"
     path.write_text(yaml.safe_dump(cfg))
     return str(path)
+
+
+def env_down() -> bool:
+    """True when no drill process runs any more (cluster, data plane, load model)."""
+    status = subprocess.run(["bash", str(ROOT / "drill/env.sh"), "status"], capture_output=True, timeout=60, check=False)
+    left = subprocess.run(["pgrep", "-f", drill.env()["DRILL_HOME"]], capture_output=True, text=True, check=False)
+    return status.returncode != 0 and not left.stdout.strip()

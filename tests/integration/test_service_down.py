@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import drill
-from playbook import ROOT, kubeconfig_with_token, molecule, playbook, recap, reset, service_account_token
+from playbook import ROOT, env_down, kubeconfig_with_token, molecule, playbook, recap, reset, service_account_token
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
 
@@ -84,3 +84,10 @@ def test_check_mode_prints_the_plan_and_changes_nothing(fresh_platform, tmp_path
 def test_molecule_drill(scenario):
     result = molecule(scenario)
     assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+
+
+def test_molecule_default_creates_and_destroys_the_drill_cluster():
+    """Last on purpose: the default scenario's destroy stops the shared environment."""
+    result = molecule("default")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-6000:]
+    assert env_down(), "molecule destroy left drill processes running"
