@@ -44,16 +44,16 @@ venv: $(VENV)/.installed  ## the Python environment (ansible-core, kubernetes, m
 deps: system-packages venv collection-link  ## everything the drill and the tests need
 
 drill-build: ## build the drill cluster binaries from Go modules (cached by version)
-	drill/build.sh
+	bash drill/build.sh
 
 drill-up: deps drill-build  ## start the drill environment (cluster, PostgreSQL, Redis, HTTP stand-ins)
-	drill/env.sh up
+	bash drill/env.sh up
 
 drill-down:  ## stop the drill environment; leaves no process behind
-	drill/env.sh down
+	bash drill/env.sh down
 
 run: drill-up  ## the main job: inject FAULT (crashloop|oomkilled|imagepull|notready|none) into one SERVICE pod, run service_down.yml
-	@if [ "$(FAULT)" != none ]; then drill/fault.sh pod $(SERVICE) $(FAULT); fi
+	@if [ "$(FAULT)" != none ]; then bash drill/fault.sh pod $(SERVICE) $(FAULT); fi
 	ansible-playbook playbooks/service_down.yml -e namespace=ai-orchestrator $(RUN_ARGS)
 
 unit: deps  ## unit tests only (no servers)

@@ -32,6 +32,10 @@ case "${1:-}" in
       -o jsonpath='{.items[0].metadata.name}')
     [ -n "$pod" ] || { echo "no running pod of $2" >&2; exit 1; }
     kubectl label pod "$pod" "$label" --overwrite
+    # Return once the pod shows the fault, as the kubelet would report it.
+    if [ "$3" != usage-high ]; then
+      kubectl wait pod "$pod" --for=condition=Ready=false --timeout=90s >/dev/null
+    fi
     ;;
   template)
     label=$(label_for "$3"); kind=$(kind_of "$2")
