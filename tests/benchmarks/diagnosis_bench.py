@@ -80,7 +80,7 @@ def server_requests(ms_server):
     return total
 
 
-def wait_quiet(args, window=5.0, patience=90.0):
+def wait_quiet(args, window=5.0, patience=60.0):
     """Other users of a shared drill cluster blur the server count and the timing: wait for a lull."""
     deadline = time.monotonic() + patience
     while True:
@@ -298,7 +298,7 @@ def parse_args():
         "--quiet-rate",
         type=float,
         default=3.0,
-        help="before each run wait (up to 90 s) until the cluster serves fewer requests/s than this",
+        help="before each run wait (up to 60 s) until the cluster serves fewer requests/s than this",
     )
     parser.add_argument("--seed", type=int, default=20260101, help="seed of the crash-looping pods and the sample")
     parser.add_argument("--block", default="results", help="name of the generated block in docs/benchmarks.md")
