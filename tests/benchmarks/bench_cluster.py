@@ -44,7 +44,7 @@ def log(msg):
 
 
 def kubectl(*args, stdin=None, check=True):
-    proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True, env=ENV)
+    proc = subprocess.run([KUBECTL, *args], input=stdin, capture_output=True, text=True, env=ENV, check=False)
     if check and proc.returncode:
         raise RuntimeError("kubectl %s: %s" % (" ".join(args[:4]), proc.stderr.strip()[-500:]))
     return proc.stdout
@@ -149,7 +149,8 @@ def delete_namespaces(names, timeout=900):
     present = [n for n in names if kubectl("get", "namespace", n, "--ignore-not-found", "-o", "name").strip()]
     if present:
         kubectl("delete", "namespace", *present, "--wait=false", check=False)
-        gone = lambda: not kubectl(
-            "get", "namespace", *present, "--ignore-not-found", "-o", "name", check=False
-        ).strip()  # noqa: E731
+
+        def gone():
+            return not kubectl("get", "namespace", *present, "--ignore-not-found", "-o", "name", check=False).strip()
+
         wait("namespaces %s to go" % ", ".join(present), timeout, gone, every=3)

@@ -56,7 +56,7 @@ def metrics_server():
     ok = (
         port
         and not subprocess.run(
-            [KUBECTL, "--server", "%s:%s" % (host, port), "get", "--raw", "/metrics"], capture_output=True, env=ENV
+            [KUBECTL, "--server", "%s:%s" % (host, port), "get", "--raw", "/metrics"], capture_output=True, env=ENV, check=False
         ).returncode
     )
     return "%s:%s" % (host, port) if ok else None
@@ -116,7 +116,7 @@ def measure(run, args):
 
 
 def run(cmd, workdir, label, env):
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=workdir, check=False)
     (Path(workdir) / ("%s.log" % label)).write_text(proc.stdout + proc.stderr)
     if proc.returncode:
         raise RuntimeError("%s failed (exit %d), output in %s/%s.log" % (label, proc.returncode, workdir, label))
@@ -187,7 +187,7 @@ def per_pod(method, ns, pods, args, rng, ctx):
 
 def versions():
     def first_line(cmd):
-        out = subprocess.run(cmd, capture_output=True, text=True, env=ENV).stdout
+        out = subprocess.run(cmd, capture_output=True, text=True, env=ENV, check=False).stdout
         return out.splitlines()[0].strip() if out else "unknown"
 
     manifest = next(
@@ -199,7 +199,7 @@ def versions():
     server = json.loads(kubectl("version", "-o", "json", check=False) or "{}").get("serverVersion", {})
     return {
         "ai_orchestrator.incident_response": galaxy.group(1) if galaxy else "unknown",
-        "ansible-core": first_line([str(BIN / "ansible-playbook"), "--version"]).split("core ")[-1].rstrip("]"),
+        "ansible-core": first_line([str(BIN / "ansible-playbook"), "--version"]).rsplit("core ", maxsplit=1)[-1].rstrip("]"),
         "kubernetes.core": json.loads(manifest.read_text())["collection_info"]["version"],
         "Kubernetes": server.get("gitVersion", "unknown"),
         "Python": sys.version.split()[0],
@@ -284,7 +284,7 @@ def write_doc(block, name):
 
 
 def parse_args():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="10,100,1000,5000", help="pod counts, comma-separated")
     parser.add_argument("--methods", default="A,B,C", help="which of A,B,C to run")
     parser.add_argument(
@@ -313,7 +313,7 @@ def main():
     args = parse_args()
     rng = random.Random(args.seed)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a cancelled CI job cleans up like Ctrl-C
-    if subprocess.run([KUBECTL, "get", "--raw", "/readyz"], capture_output=True, env=ENV).returncode:
+    if subprocess.run([KUBECTL, "get", "--raw", "/readyz"], capture_output=True, env=ENV, check=False).returncode:
         sys.exit("drill cluster not answering (KUBECONFIG=%s); start it with drill/env.sh up" % KUBECONFIG)
     started, load_start = time.monotonic(), os.getloadavg()[0]
     args.ms_server = metrics_server()
