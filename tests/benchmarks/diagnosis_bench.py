@@ -377,7 +377,7 @@ def main():
         "load_end": "%.2f" % os.getloadavg()[0],
         "minutes": "%.0f" % ((time.monotonic() - started) / 60),
         "versions": versions(),
-        "command": "diagnosis_bench.py " + " ".join(sys.argv[1:]),
+        "command": " ".join(["diagnosis_bench.py"] + sys.argv[1:]),
     }
     block = render(results, meta, args)
     print(block)
