@@ -217,8 +217,8 @@ def test_rollout_restart():
 
 @pytest.fixture
 def dataplane_present():
-    if not drill.dataplane_up():
-        pytest.skip("helper B's data plane (drill/dataplane.sh: real PostgreSQL/Redis) is absent or down")
+    # The data plane is part of the drill environment: its absence is a failure, not a skip.
+    assert drill.dataplane_up(), "the drill data plane (drill/dataplane.sh: PostgreSQL, Redis) is not running"
 
 
 def exec_client(pod: str, command: list[str]) -> str:
