@@ -34,7 +34,9 @@ system-packages:  ## Debian packages the drill and the checks need (redis-server
 	  else echo "run as root or: sudo apt-get install$$missing"; exit 1; fi; \
 	fi
 
-$(VENV)/.installed: requirements.txt requirements-test.txt
+# No file prerequisites: the venv's name carries the requirements' hash, and a fresh
+# clone's new file times must not force a reinstall of an identical environment.
+$(VENV)/.installed:
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r requirements-test.txt
 	touch $@

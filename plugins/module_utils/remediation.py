@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import time
 from urllib.parse import quote
 
@@ -23,6 +24,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     CRASH_REASONS,
     CONFIG_ERROR_REASONS,
     IMAGE_PULL_REASONS,
+    usage_ratios,
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import (
     ClusterError,
@@ -204,7 +206,7 @@ def plan_delete_pods(workloads, kind, obj, pod_names):
     return {"pods": list(pod_names), "ready_before": len(ready)}
 
 
-def apply_delete_pods(workloads, kind, obj, plan, wait, timeout, check_mode):
+def apply_delete_pods(workloads, kind, obj, plan, wait, timeout, check_mode, history_entry):
     """Evict one pod at a time (the eviction API honours PodDisruptionBudgets)."""
     steps = []
     result = None
@@ -223,6 +225,9 @@ def apply_delete_pods(workloads, kind, obj, plan, wait, timeout, check_mode):
                 raise GuardrailError("eviction of pod %s refused: more than one PodDisruptionBudget selects it; fix the budgets first" % name)
             raise
         steps.append("evicted pod %s%s" % (name, " (dry run)" if check_mode else ""))
+        if not check_mode and name == plan["pods"][0]:
+            # Recorded before waiting, so a failed verification still counts against the budget.
+            workloads.record(kind, workloads.client.get(workloads.path(kind, obj["metadata"]["name"])), dict(history_entry, pods=plan["pods"]))
         if wait and not check_mode:
             result = wait_healthy(workloads, kind, obj["metadata"]["name"], timeout, started_after=started, gone=(name,))
             steps.append("%s/%s healthy again: %s" % (kind, obj["metadata"]["name"], result["state"]))
@@ -246,17 +251,108 @@ def plan_scale(kind, obj, replicas, scale_by, max_replicas, allow_scale_down):
     return {"from": current, "to": target}
 
 
-def apply_scale(workloads, kind, obj, plan, wait, timeout, check_mode):
+def apply_scale(workloads, kind, obj, plan, wait, timeout, check_mode, history_entry, metrics_timeout=0, usage_threshold=0.9):
+    """Scale, record, wait for the replicas; then, with metrics_timeout, check that fresh usage fell."""
     name = obj["metadata"]["name"]
     if check_mode:
         return ["would scale %s/%s from %d to %d replicas" % (kind, name, plan["from"], plan["to"])], None
     workloads.client.patch(workloads.path(kind, name, "scale"), {"spec": {"replicas": plan["to"]}})
+    workloads.record(kind, workloads.client.get(workloads.path(kind, name)), dict(history_entry, replicas=plan["to"]))
     steps = ["scaled %s/%s from %d to %d replicas" % (kind, name, plan["from"], plan["to"])]
     result = None
     if wait:
         result = wait_healthy(workloads, kind, name, timeout, started_after=workloads.clock.time())
         steps.append("%s/%s healthy: %s" % (kind, name, result["state"]))
+        if metrics_timeout > 0:
+            result["usage"] = wait_fresh_usage(workloads, kind, name, metrics_timeout, usage_threshold)
+            steps.append("%s/%s usage: %s" % (kind, name, result["usage"]["summary"]))
+            if result["usage"]["saturated"]:
+                raise VerificationFailed(
+                    "%s/%s scaled to %d replicas, all ready, but metrics sampled since still show %s; "
+                    "this step was not enough" % (kind, name, plan["to"], "; ".join(result["usage"]["saturated"]))
+                )
     return steps, result
+
+
+# --- usage after a scale ---------------------------------------------------
+# Pod metrics lag: metrics-server samples every --metric-resolution and averages CPU
+# over a window. A sample taken before the new replicas were ready still shows the
+# old load, so only samples whose window starts after that moment can judge a scale.
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration_seconds(text):
+    """Seconds in a Go duration string as the metrics API writes it (\"9.99s\", \"1m0s\")."""
+    return sum(float(n) * _SECONDS[unit] for n, unit in _DURATION.findall(text or ""))
+
+
+def ready_since(pods):
+    """Cluster time (epoch seconds) at which the last of these pods became Ready, or None."""
+    times = [
+        diagnosis.parse_time(c.get("lastTransitionTime"))
+        for p in pods
+        for c in (p.get("status") or {}).get("conditions") or []
+        if c.get("type") == "Ready" and c.get("status") == "True"
+    ]
+    times = [t for t in times if t]
+    return max(times) if times else None
+
+
+def usage_after(pods, metrics, since, usage_threshold):
+    """(stale pods, saturation evidence) for these pods, judged only on samples whose window starts at or after since."""
+    samples = dict((m["metadata"]["name"], m) for m in metrics)
+    stale, saturated = [], []
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        sample = samples.get(name)
+        start = None
+        if sample:
+            start = (diagnosis.parse_time(sample.get("timestamp")) or 0) - duration_seconds(sample.get("window"))
+        if sample is None or (since is not None and start < since):
+            stale.append(name)
+            continue
+        resources = dict((c["name"], c.get("resources") or {}) for c in pod["spec"].get("containers") or [])
+        for container in sample.get("containers") or []:
+            bounds = resources.get(container["name"], {})
+            ratios = usage_ratios({"usage": container.get("usage"), "limits": bounds.get("limits"), "requests": bounds.get("requests")})
+            for resource, ratio in sorted(ratios.items()):
+                if ratio >= usage_threshold:
+                    saturated.append("pod %s container %s: %s at %d%% of its limit" % (name, container["name"], resource, int(ratio * 100)))
+    return stale, saturated
+
+
+def wait_fresh_usage(workloads, kind, name, timeout, usage_threshold, interval=2.0):
+    """Wait for metrics sampled after the workload's pods became ready; report whether usage fell below the threshold.
+
+    Never fails on missing metrics: without the metrics API, readiness is the only check, and the result says so.
+    """
+    obj = workloads.client.get(workloads.path(kind, name))
+    pods = workloads.pods(obj)
+    since = ready_since(pods)
+    path = "/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods" % quote(workloads.namespace)
+    selector = diagnosis.selector_string(obj["spec"].get("selector"))
+    deadline = workloads.clock.time() + timeout
+    while True:
+        try:
+            metrics = workloads.client.list(path, labelSelector=selector)
+        except ClusterError as exc:
+            return {"fresh": False, "saturated": [], "summary": "metrics unavailable (%s); readiness is the only check" % exc}
+        stale, saturated = usage_after(pods, metrics, since, usage_threshold)
+        if not stale:
+            summary = "; ".join(saturated) or (
+                "every pod below %d%% of its limits in metrics sampled since the new replicas were ready" % int(usage_threshold * 100)
+            )
+            return {"fresh": True, "saturated": saturated, "summary": summary}
+        if workloads.clock.time() >= deadline:
+            return {
+                "fresh": False,
+                "saturated": [],
+                "summary": "no metrics sampled after the new replicas were ready within %ds (waiting for %s); usage not judged"
+                % (timeout, ", ".join(stale)),
+            }
+        workloads.clock.sleep(interval)
 
 
 def restarted_at_text(obj):

@@ -99,6 +99,20 @@ options:
     description: Seconds to wait per workload before the action counts as failed.
     type: int
     default: 300
+  metrics_timeout:
+    description:
+      - With O(action=scale) and O(wait), seconds to wait, once the new replicas are ready, for pod
+        metrics sampled after that moment (metrics-server lags by its resolution and averaging window).
+        Fresh usage still at or above O(usage_threshold) fails the verification - the step was not enough.
+      - Without the metrics API the scale is verified by readiness alone, and RV(usage) says so. C(0) skips the check.
+    type: int
+    default: 180
+  usage_threshold:
+    description:
+      - Share of a container's limit (request when it has no limit) that counts as exhausted,
+        as in M(ai_orchestrator.incident_response.workload_health_info).
+    type: float
+    default: 0.9
   budget_max_actions:
     description: Actions allowed per workload within O(budget_window_minutes); beyond it the module acts no more and reports RV(budget_exhausted).
     type: int
@@ -174,6 +188,22 @@ verified:
   returned: always
   type: bool
   sample: true
+usage:
+  description: Resource use after a verified O(action=scale), judged on metrics sampled after the new replicas were ready.
+  returned: when O(action=scale) waited and O(metrics_timeout) is above 0
+  type: dict
+  contains:
+    fresh:
+      description: Whether metrics that recent arrived (false when the metrics API does not answer or O(metrics_timeout) passed).
+      type: bool
+    saturated:
+      description: Containers still at or above O(usage_threshold) of a limit.
+      type: list
+      elements: str
+    summary:
+      description: One line for the timeline.
+      type: str
+  sample: {fresh: true, saturated: [], summary: "every pod below 90% of its limits in metrics sampled since the new replicas were ready"}
 budget:
   description: Remediation budget of the workload before this action.
   returned: when a single workload is targeted
@@ -239,6 +269,8 @@ def argspec():
         force=dict(type="bool", default=False),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
+        metrics_timeout=dict(type="int", default=180),
+        usage_threshold=dict(type="float", default=0.9),
         budget_max_actions=dict(type="int", default=3),
         budget_window_minutes=dict(type="int", default=60),
         incident_id=dict(type="str"),
@@ -303,18 +335,16 @@ def run(client, params, check_mode):
         result["workloads"].append("%s/%s" % (kind, name))
         if action == "delete_pod":
             plan = rem.plan_delete_pods(ws, kind, obj, params["pods"])
-            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, check_mode)
-            if not check_mode:
-                ws.record(kind, client.get(ws.path(kind, name)), dict(entry, pods=plan["pods"]))
+            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, check_mode, entry)
             before, after = {"pods": plan["pods"]}, {"pods": "replaced"}
             changed = True
         elif action == "scale":
             plan = rem.plan_scale(kind, obj, params["replicas"], params["scale_by"], params["max_replicas"], params["allow_scale_down"])
             changed = plan["from"] != plan["to"]
             if changed:
-                steps, waited = rem.apply_scale(ws, kind, obj, plan, wait, timeout, check_mode)
-                if not check_mode:
-                    ws.record(kind, client.get(ws.path(kind, name)), dict(entry, replicas=plan["to"]))
+                steps, waited = rem.apply_scale(
+                    ws, kind, obj, plan, wait, timeout, check_mode, entry, params["metrics_timeout"], params["usage_threshold"]
+                )
             else:
                 steps, waited = ["%s/%s already has %d replicas" % (kind, name, plan["to"])], None
             before, after = {"replicas": plan["from"]}, {"replicas": plan["to"]}
@@ -327,6 +357,8 @@ def run(client, params, check_mode):
                 after = {"revision": plan["to_revision"], "images": plan["images_after"]}
             plan = dict((k, v) for k, v in plan.items() if k != "template")
         result["plan"] = plan
+        if waited and "usage" in waited:
+            result["usage"] = waited["usage"]
         verified = [waited["verified"]] if waited else []
     result["steps"] = steps
     result["verified"] = all(verified) if verified else None

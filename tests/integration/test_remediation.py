@@ -78,6 +78,7 @@ def test_scale_check_mode_plans_without_changing():
 
 def test_scale_waits_for_ready_and_budget_stops_a_loop():
     first = remediate(action="scale", workload="langflow", scale_by=1, budget_max_actions=1, incident_id="incident-2026-11-26-031500")
+    assert first["usage"]["fresh"] is True and first["usage"]["saturated"] == [], first["usage"]
     assert first["changed"] and first["verified"] is True
     assert drill.workload_ready("langflow", 3)
     history = json.loads(drill.kubectl_json("get", "deployment", "langflow")["metadata"]["annotations"][HISTORY])
@@ -85,6 +86,24 @@ def test_scale_waits_for_ready_and_budget_stops_a_loop():
     second = remediate(action="scale", workload="langflow", scale_by=1, budget_max_actions=1)
     assert not second["changed"] and second["budget_exhausted"] and "budget" in second["msg"]
     assert replicas("langflow") == 3
+
+
+def test_scale_is_judged_on_fresh_metrics_and_a_step_too_small_fails():
+    """Load that needs 4 replicas: 2 -> 3 stays saturated in metrics sampled after the scale; 3 -> 4 relieves it."""
+    drill.kubectl("annotate", "deployment", "execution-service", "drill.incident-response.io/load-replicas=4", "--overwrite")
+    pods = [p.metadata.name for p in drill.pods("execution-service")]
+    drill.wait_for(lambda: all(drill.pod_metrics().get(p, {}).get("cpu", 0) > 1500 for p in pods), timeout=90)
+
+    small = remediate(action="scale", workload="execution-service", scale_by=1, metrics_timeout=120)
+    assert small["failed"] and "scaled to 3 replicas, all ready, but metrics sampled since still show" in small["msg"]
+    assert "this step was not enough" in small["msg"]
+    history = json.loads(drill.kubectl_json("get", "deployment", "execution-service")["metadata"]["annotations"][HISTORY])
+    assert [e["replicas"] for e in history] == [3], "a scale that failed verification still counts against the budget"
+
+    enough = remediate(action="scale", workload="execution-service", scale_by=1, metrics_timeout=120)
+    assert enough["changed"] and enough["verified"] is True, enough
+    assert enough["usage"]["fresh"] is True and enough["usage"]["saturated"] == []
+    assert drill.workload_ready("execution-service", 4)
 
 
 def test_rollout_restart_replaces_pods_once_per_interval():

@@ -84,3 +84,43 @@ def test_restart_is_refused_for_recreate_and_skipped_within_interval():
     dep["spec"]["template"]["metadata"]["annotations"] = {rem.RESTARTED_AT: f.ts(120)}
     assert "within min_restart_interval=10m" in rem.plan_restart(ws, "Deployment", dep, 10)["skip"]
     assert rem.plan_restart(ws, "Deployment", dep, 1)["skip"] is None
+
+
+def _ready_at(pod, seconds_ago):
+    for condition in pod["status"]["conditions"]:
+        if condition["type"] == "Ready":
+            condition["lastTransitionTime"] = f.ts(seconds_ago)
+    return pod
+
+
+def _sample(pod, seconds_ago, cpu, memory, window="9.99s"):
+    return {"metadata": {"name": pod["metadata"]["name"]}, "timestamp": f.ts(seconds_ago), "window": window,
+            "containers": [{"name": pod["spec"]["containers"][0]["name"], "usage": {"cpu": cpu, "memory": memory}}]}
+
+
+@pytest.mark.parametrize("text, seconds", [("9.99s", 9.99), ("1m0s", 60.0), ("1m30.5s", 90.5), ("250ms", 0.25), ("", 0.0), (None, 0.0)])
+def test_metrics_windows_are_go_durations(text, seconds):
+    assert rem.duration_seconds(text) == pytest.approx(seconds)
+
+
+def test_ready_since_is_the_last_ready_transition():
+    rs = f.replicaset(f.deployment("x"), 1, "h")
+    pods = [_ready_at(f.pod(rs, "a"), 300), _ready_at(f.pod(rs, "b"), 40), _ready_at(f.pod(rs, "c", ready=False), 5)]
+    assert rem.ready_since(pods) == f.NOW - 40
+    assert rem.ready_since([f.pod(rs, "d")]) is None
+
+
+def test_usage_is_judged_only_on_samples_taken_after_the_scale():
+    """A sample whose window began before the new replicas were ready still shows the old load."""
+    rs = f.replicaset(f.deployment("x"), 1, "h")
+    old, new = _ready_at(f.pod(rs, "a"), 600), _ready_at(f.pod(rs, "b"), 30)
+    since = rem.ready_since([old, new])
+    hot = [_sample(old, 25, "480m", "100Mi"), _sample(new, 5, "50m", "100Mi")]
+    assert rem.usage_after([old, new], hot, since, 0.9) == ([old["metadata"]["name"]], [])
+    fresh_hot = [_sample(old, 5, "480m", "100Mi"), _sample(new, 5, "50m", "500Mi")]
+    stale, saturated = rem.usage_after([old, new], fresh_hot, since, 0.9)
+    assert stale == []
+    assert saturated == ["pod x-h-a container x: cpu at 96% of its limit", "pod x-h-b container x: memory at 97% of its limit"]
+    calm = [_sample(old, 5, "100m", "100Mi"), _sample(new, 5, "100m", "100Mi")]
+    assert rem.usage_after([old, new], calm, since, 0.9) == ([], [])
+    assert rem.usage_after([old, new], calm[:1], since, 0.9) == ([new["metadata"]["name"]], [])
