@@ -175,7 +175,13 @@ def wait_healthy(workloads, kind, name, timeout, started_after=None, gone=(), in
             ", waiting for %s to go" % ", ".join(lingering) if lingering else "",
         )
         if workload_settled(kind, obj) and not lingering:
-            return {"verified": True, "ready": status.get("readyReplicas", 0), "desired": obj["spec"].get("replicas", 1), "state": last}
+            return {
+                "verified": True,
+                "ready": status.get("readyReplicas", 0),
+                "desired": obj["spec"].get("replicas", 1),
+                "state": last,
+                "pods": pods,  # as settled; the usage check after a scale judges these
+            }
         if workloads.clock.time() >= deadline:
             raise VerificationFailed("%s/%s did not become healthy within %ds: %s" % (kind, name, timeout, last))
         workloads.clock.sleep(interval)
@@ -227,7 +233,7 @@ def apply_delete_pods(workloads, kind, obj, plan, wait, timeout, check_mode, his
         steps.append("evicted pod %s%s" % (name, " (dry run)" if check_mode else ""))
         if not check_mode and name == plan["pods"][0]:
             # Recorded before waiting, so a failed verification still counts against the budget.
-            workloads.record(kind, workloads.client.get(workloads.path(kind, obj["metadata"]["name"])), dict(history_entry, pods=plan["pods"]))
+            workloads.record(kind, obj, dict(history_entry, pods=plan["pods"]))
         if wait and not check_mode:
             result = wait_healthy(workloads, kind, obj["metadata"]["name"], timeout, started_after=started, gone=(name,))
             steps.append("%s/%s healthy again: %s" % (kind, obj["metadata"]["name"], result["state"]))
@@ -257,14 +263,14 @@ def apply_scale(workloads, kind, obj, plan, wait, timeout, check_mode, history_e
     if check_mode:
         return ["would scale %s/%s from %d to %d replicas" % (kind, name, plan["from"], plan["to"])], None
     workloads.client.patch(workloads.path(kind, name, "scale"), {"spec": {"replicas": plan["to"]}})
-    workloads.record(kind, workloads.client.get(workloads.path(kind, name)), dict(history_entry, replicas=plan["to"]))
+    workloads.record(kind, obj, dict(history_entry, replicas=plan["to"]))
     steps = ["scaled %s/%s from %d to %d replicas" % (kind, name, plan["from"], plan["to"])]
     result = None
     if wait:
         result = wait_healthy(workloads, kind, name, timeout, started_after=workloads.clock.time())
         steps.append("%s/%s healthy: %s" % (kind, name, result["state"]))
         if metrics_timeout > 0:
-            result["usage"] = wait_fresh_usage(workloads, kind, name, metrics_timeout, usage_threshold)
+            result["usage"] = wait_fresh_usage(workloads, obj, result["pods"], metrics_timeout, usage_threshold)
             steps.append("%s/%s usage: %s" % (kind, name, result["usage"]["summary"]))
             if result["usage"]["saturated"]:
                 raise VerificationFailed(
@@ -323,13 +329,11 @@ def usage_after(pods, metrics, since, usage_threshold):
     return stale, saturated
 
 
-def wait_fresh_usage(workloads, kind, name, timeout, usage_threshold, interval=2.0):
-    """Wait for metrics sampled after the workload's pods became ready; report whether usage fell below the threshold.
+def wait_fresh_usage(workloads, obj, pods, timeout, usage_threshold, interval=2.0):
+    """Wait for metrics of these settled pods sampled after they became ready; report whether usage fell below the threshold.
 
     Never fails on missing metrics: without the metrics API, readiness is the only check, and the result says so.
     """
-    obj = workloads.client.get(workloads.path(kind, name))
-    pods = workloads.pods(obj)
     since = ready_since(pods)
     path = "/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods" % quote(workloads.namespace)
     selector = diagnosis.selector_string(obj["spec"].get("selector"))
