@@ -117,6 +117,9 @@ def test_rollout_restart_replaces_pods_once_per_interval():
 
 
 def test_rollback_refuses_healthy_revisions_and_statefulsets():
+    # A previous revision to go back to, whatever ran before (a new cluster has only one).
+    drill.kubectl("rollout", "restart", "deployment/api-gateway")
+    drill.kubectl("rollout", "status", "deployment/api-gateway", "--timeout=120s", timeout=150)
     result = remediate(action="rollback", workload="api-gateway")
     assert not result.get("failed") and not result["changed"]
     result = remediate(action="rollback", workload="postgres")
