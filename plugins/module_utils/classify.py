@@ -71,6 +71,13 @@ def parse_quantity(value):
     return float(match.group(1)) * _SUFFIX[match.group(2)]
 
 
+def usage_threshold_problem(value):
+    """Why a usage threshold is unusable, or None: it is a share of a limit, above 0 and at most 1."""
+    if not 0 < value <= 1:
+        return "usage_threshold must be a share of the limit, above 0 and at most 1 (0.9 = 90%%), not %s" % value
+    return None
+
+
 def usage_ratios(container):
     """Usage against limits (requests when there is no limit) per resource."""
     usage = container.get("usage") or {}

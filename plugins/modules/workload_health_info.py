@@ -69,7 +69,7 @@ options:
   usage_threshold:
     description:
       - Fraction of a container's limit (its request when it has no limit) at which CPU or memory use
-        counts as resource exhaustion.
+        counts as resource exhaustion. Above 0 and at most 1 (C(0.9) is 90%); anything else fails.
     type: float
     default: 0.9
   recent_rollout_minutes:
@@ -273,6 +273,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import diagnosis
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.classify import usage_threshold_problem
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import IncidentResponseError
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s_client import (
     HAS_KUBERNETES,
@@ -321,6 +322,9 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
+    problem = usage_threshold_problem(module.params["usage_threshold"])
+    if problem:
+        module.fail_json(msg=problem)
     try:
         client = KubeClient.from_params(module.params)
         report = diagnose(client, module.params)

@@ -104,13 +104,13 @@ options:
       - With O(action=scale) and O(wait), seconds to wait, once the new replicas are ready, for pod
         metrics sampled after that moment (metrics-server lags by its resolution and averaging window).
         Fresh usage still at or above O(usage_threshold) fails the verification - the step was not enough.
-      - Without the metrics API the scale is verified by readiness alone, and RV(usage) says so. C(0) skips the check.
+      - Must not be negative. Without the metrics API the scale is verified by readiness alone, and RV(usage) says so. C(0) skips the check.
     type: int
     default: 180
   usage_threshold:
     description:
       - Share of a container's limit (request when it has no limit) that counts as exhausted,
-        as in M(ai_orchestrator.incident_response.workload_health_info).
+        as in M(ai_orchestrator.incident_response.workload_health_info). Above 0 and at most 1.
     type: float
     default: 0.9
   budget_max_actions:
@@ -150,6 +150,8 @@ EXAMPLES = r"""
     action: scale
     scale_by: 2
     max_replicas: 8
+    # metrics-server at its default 60 s resolution: allow time for samples taken after the scale
+    metrics_timeout: 300
 
 - name: Roll back a bad rollout
   ai_orchestrator.incident_response.workload_remediation:
@@ -242,6 +244,7 @@ msg:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import remediation as rem
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.classify import usage_threshold_problem
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import IncidentResponseError, VerificationFailed
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s_client import (
     HAS_KUBERNETES,
@@ -291,6 +294,9 @@ def run(client, params, check_mode):
     }
     result = {"action": action, "workloads": [], "steps": [], "verified": None, "budget_exhausted": False, "plan": {}}
 
+    problem = usage_threshold_problem(params["usage_threshold"])
+    if problem or params["metrics_timeout"] < 0:
+        raise IncidentResponseError(problem or "metrics_timeout must be 0 (no usage check) or more seconds, not %d" % params["metrics_timeout"])
     if params["all_deployments"] and (action != "rollout_restart" or params["workload"]):
         raise IncidentResponseError("all_deployments=true goes only with action=rollout_restart and no workload")
     if params["all_deployments"]:

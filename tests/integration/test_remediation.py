@@ -61,6 +61,8 @@ def test_pod_disruption_budget_holds():
         ({"replicas": 0}, "takes the service down"),
         ({"replicas": 11}, "above max_replicas=10"),
         ({"replicas": 1}, "without allow_scale_down=true"),
+        ({"replicas": 3, "usage_threshold": 0}, "usage_threshold must be a share of the limit"),
+        ({"replicas": 3, "metrics_timeout": -1}, "metrics_timeout must be 0"),
     ],
 )
 def test_scale_guardrails(args, message):

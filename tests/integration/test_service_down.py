@@ -29,8 +29,9 @@ def fresh_platform():
         (["-e", "service=no-such-service"], "workload 'no-such-service' not found in namespace 'ai-orchestrator'"),
         (["-e", "severity=P7"], "P0"),
         (["-e", "namespace=Bad_Name"], "must be Kubernetes names"),
+        (["-e", "diagnose_service_usage_threshold=90"], "usage_threshold must be a share of the limit"),
     ],
-    ids=["unknown-namespace", "unknown-service", "bad-severity", "malformed-namespace"],
+    ids=["unknown-namespace", "unknown-service", "bad-severity", "malformed-namespace", "threshold-as-percent"],
 )
 def test_bad_input_fails_before_any_change(args, message, tmp_path):
     result = playbook("service_down.yml", *args, "-e", "incident_dir=%s" % tmp_path)

@@ -167,3 +167,11 @@ def test_one_crashed_pod_of_a_working_new_revision_is_transient():
     w.update(classify.classify_workload(w, pods))
     assert not w["bad_rollout"]
     assert classify.plan_remediation(w)["action"] == "delete_pod"
+
+
+@pytest.mark.parametrize("value, ok", [(0.9, True), (1, True), (0.01, True), (0, False), (-0.5, False), (1.5, False), (90, False)])
+def test_usage_threshold_is_a_share_of_the_limit(value, ok):
+    problem = classify.usage_threshold_problem(value)
+    assert (problem is None) is ok
+    if not ok:
+        assert "above 0 and at most 1" in problem
