@@ -66,10 +66,10 @@ from ansible import context
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     RECORD_FILE,
     TIMELINE_FILE,
-    IncidentError,
     merge_events,
     format_time,
     validate_incident_id,
@@ -194,7 +194,7 @@ class CallbackModule(CallbackBase):
             events.insert(0, note)
         try:
             merge_events(path, events)
-        except IncidentError as exc:
+        except IncidentResponseError as exc:
             if path not in self._failed_paths:
                 self._failed_paths.add(path)
                 self._display.warning("incident_timeline: %s" % exc)
@@ -217,7 +217,7 @@ class CallbackModule(CallbackBase):
         incident_dir = os.path.dirname(path)
         try:
             validate_incident_id(os.path.basename(incident_dir))
-        except IncidentError:
+        except IncidentResponseError:
             return None
         # A task in check mode returns the path of a record it did not write.
         if not os.path.isfile(os.path.join(incident_dir, RECORD_FILE)):

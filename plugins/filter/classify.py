@@ -3,13 +3,14 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Classification and decision filters; the logic lives in module_utils/classify.py."""
+"""Classification and decision filters; the logic lives in module_utils/k8s/classify.py and incident/severity.py."""
 
 from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import classify
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import severity
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import classify
 
 PREFIX = "ai_orchestrator.incident_response."
 
@@ -43,7 +44,7 @@ def remediation_plan(workload, max_replicas=10, scale_step=1):
 def derive_severity(workloads, major_workloads=None):
     """Severity (P0..P3) and reason for a list of diagnosed workloads."""
     _need("derive_severity", workloads, list)
-    return classify.derive_severity(workloads, tuple(major_workloads) if major_workloads else classify.MAJOR_WORKLOADS)
+    return severity.derive_severity(workloads, tuple(major_workloads) if major_workloads else severity.MAJOR_WORKLOADS)
 
 
 class FilterModule(object):

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
-    IncidentError,
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     incident_channel as _incident_channel,
     new_incident_id,
     to_utc,
 )
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.severity import (
-    SeverityError,
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import (
     severity_policy as _severity_policy,
     validate_severity as _validate_severity,
 )
@@ -35,7 +34,7 @@ def incident_id(value):
     """``incident-YYYY-MM-DD-HHMMSS`` from a datetime or an ISO-8601 string (UTC)."""
     try:
         return new_incident_id(to_utc(value))
-    except IncidentError as exc:
+    except IncidentResponseError as exc:
         raise _fail("incident_id", exc) from exc
 
 
@@ -43,7 +42,7 @@ def incident_channel(value):
     """``#incident-YYYY-MM-DD-HHMMSS`` from an incident id."""
     try:
         return _incident_channel(value)
-    except IncidentError as exc:
+    except IncidentResponseError as exc:
         raise _fail("incident_channel", exc) from exc
 
 
@@ -51,7 +50,7 @@ def severity_policy(value):
     """The runbook's policy for a severity (response time, escalation, updates, contacts)."""
     try:
         return _severity_policy(value)
-    except SeverityError as exc:
+    except IncidentResponseError as exc:
         raise _fail("severity_policy", exc) from exc
 
 
@@ -59,7 +58,7 @@ def validate_severity(value):
     """The canonical severity (``p1`` -> ``P1``); fails on anything but P0..P3."""
     try:
         return _validate_severity(value)
-    except SeverityError as exc:
+    except IncidentResponseError as exc:
         raise _fail("validate_severity", exc) from exc
 
 

@@ -125,8 +125,8 @@ event:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
-    IncidentError,
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     artifact_bytes,
     incident_argument_spec,
     incident_paths,
@@ -179,7 +179,7 @@ def main():
     )
     try:
         result = run(module.params, module.check_mode)
-    except IncidentError as exc:
+    except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

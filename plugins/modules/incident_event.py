@@ -131,9 +131,9 @@ timeline_path:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     EVENT_TYPES,
-    IncidentError,
     append_event,
     incident_argument_spec,
     incident_paths,
@@ -179,7 +179,7 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     try:
         result = run(module.params, module.check_mode)
-    except IncidentError as exc:
+    except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

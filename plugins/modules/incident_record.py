@@ -277,7 +277,8 @@ import datetime
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import (
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     STATUSES,
     IncidentError,
     apply_update,
@@ -387,7 +388,7 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     try:
         result = run(module.params, module.check_mode)
-    except IncidentError as exc:
+    except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
     if not module._diff:
         result.pop("diff", None)

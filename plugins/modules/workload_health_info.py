@@ -34,11 +34,14 @@ options:
       - Namespace to diagnose. The module fails when it does not exist.
     type: str
     required: true
-  workload:
+  service:
     description:
-      - Name of one Deployment or StatefulSet to diagnose. All of the namespace's when not set.
-      - The module fails, listing the workloads that exist, when there is no such workload.
+      - Name of one service (its Deployment or StatefulSet) to diagnose. All of the namespace's when not set.
+      - The module fails, listing the Deployments and StatefulSets that exist, when there is no such workload.
+      - Only the pods the workload owns (by ownerReferences) are reported, not others that share its labels.
+      - Called O(workload) before 0.2.0; that name still works as an alias.
     type: str
+    aliases: [workload]
   log_lines:
     description:
       - Lines of log to collect per unhealthy container, from the current and, after a restart,
@@ -96,7 +99,7 @@ EXAMPLES = r"""
   ai_orchestrator.incident_response.workload_health_info:
     kubeconfig: ~/.cache/ai-orchestrator-drill/kubeconfig
     namespace: ai-orchestrator
-    workload: api-gateway
+    service: api-gateway
     log_lines: 50
   register: diagnosis
 
@@ -272,22 +275,23 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import diagnosis
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.classify import usage_threshold_problem
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import IncidentResponseError
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s_client import (
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError, InvalidInput
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import diagnosis
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.classify import usage_threshold_problem
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.client import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     KubeClient,
     cluster_argument_spec,
 )
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.remediation import check_numbers
 
 
 def argspec():
     spec = cluster_argument_spec()
     spec.update(
         namespace=dict(type="str", required=True),
-        workload=dict(type="str"),
+        service=dict(type="str", aliases=["workload"]),
         log_lines=dict(type="int", default=100),
         max_log_containers=dict(type="int", default=10),
         max_pods=dict(type="int", default=200),
@@ -299,12 +303,28 @@ def argspec():
     return spec
 
 
-def diagnose(client, params):
-    raw = diagnosis.fetch(client, params["namespace"], params["workload"], params["metrics"])
+def validate(params):
+    """Numbers are checked before the cluster is touched."""
+    problem = usage_threshold_problem(params["usage_threshold"])
+    if problem:
+        raise InvalidInput(problem)
+    check_numbers(
+        log_lines=(params["log_lines"], 1),
+        max_log_containers=(params["max_log_containers"], 0),
+        max_pods=(params["max_pods"], 0),
+        max_events=(params["max_events"], 0),
+        recent_rollout_minutes=(params["recent_rollout_minutes"], 0),
+        request_timeout=(params.get("request_timeout"), 1),
+    )
+
+
+def diagnose(client, params, now=None):
+    validate(params)
+    raw = diagnosis.fetch(client, params["namespace"], params["service"], params["metrics"])
     report = diagnosis.build_report(
         raw,
         params["namespace"],
-        time.time(),
+        time.time() if now is None else now,
         usage_threshold=params["usage_threshold"],
         recent_rollout_minutes=params["recent_rollout_minutes"],
         max_pods=params["max_pods"],
@@ -322,10 +342,8 @@ def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
-    problem = usage_threshold_problem(module.params["usage_threshold"])
-    if problem:
-        module.fail_json(msg=problem)
     try:
+        validate(module.params)
         client = KubeClient.from_params(module.params)
         report = diagnose(client, module.params)
     except IncidentResponseError as exc:

@@ -26,7 +26,12 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    description: Reports the plan; pod evictions are sent as server-side dry runs, so PodDisruptionBudgets are checked too.
+    description:
+      - Every write (eviction, scale, restart, rollback and the history annotation) goes to the API server
+        as a server-side dry run, so check mode proves permissions, admission and PodDisruptionBudgets too.
+        Nothing waits.
+      - When the server refuses the dry run itself (no permission, an admission webhook with side effects),
+        the plan is still returned and RV(unproven) says what could not be proven.
   diff_mode:
     support: full
     description: Replicas, images, restart annotation and pods before and after.
@@ -41,21 +46,25 @@ options:
         PodDisruptionBudgets hold, waiting for each replacement to be ready.
       - C(scale) sets the replicas through the scale subresource (O(replicas) or current plus O(scale_by)).
       - C(rollout_restart) sets the C(kubectl.kubernetes.io/restartedAt) pod-template annotation, as
-        C(kubectl rollout restart) does, on O(workload) or, with O(all_deployments), every Deployment.
+        C(kubectl rollout restart) does, on O(service) or, with O(all_deployments), every Deployment.
       - C(rollback) puts back the pod template of the previous (or O(to_revision)) ReplicaSet, as
         C(kubectl rollout undo) does. Deployments only.
     type: str
     required: true
     choices: [delete_pod, scale, rollout_restart, rollback]
-  workload:
-    description: Name of the Deployment or StatefulSet. Required unless O(all_deployments) is true.
+  service:
+    description:
+      - Name of the service's Deployment or StatefulSet. Required unless O(all_deployments) is true.
+      - The module fails, naming the Deployments and StatefulSets that exist, when there is no such workload.
+      - Called O(workload) before 0.2.0; that name still works as an alias.
     type: str
+    aliases: [workload]
   kind:
-    description: Kind of O(workload); found by looking when not set (Deployment first).
+    description: Kind of O(service); found by looking when not set (Deployment first).
     type: str
     choices: [Deployment, StatefulSet]
   pods:
-    description: Pods to delete with O(action=delete_pod); each must belong to O(workload).
+    description: Pods to delete with O(action=delete_pod); each must belong to O(service) by its ownerReferences.
     type: list
     elements: str
     default: []
@@ -138,7 +147,7 @@ EXAMPLES = r"""
 - name: Delete a crashed pod (runbook 1, "If pod is crashed")
   ai_orchestrator.incident_response.workload_remediation:
     namespace: ai-orchestrator
-    workload: api-gateway
+    service: api-gateway
     action: delete_pod
     pods: [api-gateway-7d9c6f8b5-x2k4q]
     incident_id: incident-2026-11-26-031500
@@ -146,7 +155,7 @@ EXAMPLES = r"""
 - name: Scale up on resource exhaustion, never beyond 8 replicas
   ai_orchestrator.incident_response.workload_remediation:
     namespace: ai-orchestrator
-    workload: execution-service
+    service: execution-service
     action: scale
     scale_by: 2
     max_replicas: 8
@@ -156,7 +165,7 @@ EXAMPLES = r"""
 - name: Roll back a bad rollout
   ai_orchestrator.incident_response.workload_remediation:
     namespace: ai-orchestrator
-    workload: workflow-service
+    service: workflow-service
     action: rollback
 
 - name: Rolling restart of all services (Service Recovery)
@@ -224,6 +233,12 @@ budget:
       description: Whether the budget was already used up.
       type: bool
   sample: {used: 1, max_actions: 3, window_minutes: 60, exhausted: false}
+unproven:
+  description: In check mode, the writes whose server-side dry run the API server refused, with its reason.
+  returned: always
+  type: list
+  elements: str
+  sample: ["PATCH /apis/apps/v1/namespaces/ai-orchestrator/deployments/n8n/scale: permission denied (403 Forbidden) ..."]
 budget_exhausted:
   description: True when the module did not act because the budget was used up; escalate instead.
   returned: always
@@ -243,10 +258,15 @@ msg:
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import remediation as rem
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.classify import usage_threshold_problem
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import IncidentResponseError, VerificationFailed
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s_client import (
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import (
+    IncidentResponseError,
+    InvalidInput,
+    VerificationFailed,
+)
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import remediation as rem
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import workloads as wl
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.classify import usage_threshold_problem
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.client import (
     HAS_KUBERNETES,
     KUBERNETES_IMPORT_ERROR,
     KubeClient,
@@ -259,7 +279,7 @@ def argspec():
     spec.update(
         namespace=dict(type="str", required=True),
         action=dict(type="str", required=True, choices=["delete_pod", "scale", "rollout_restart", "rollback"]),
-        workload=dict(type="str"),
+        service=dict(type="str", aliases=["workload"]),
         kind=dict(type="str", choices=["Deployment", "StatefulSet"]),
         pods=dict(type="list", elements="str", default=[]),
         replicas=dict(type="int"),
@@ -282,34 +302,49 @@ def argspec():
     return spec
 
 
-def run(client, params, check_mode):
-    """Plan, guard, act and verify; returns the module result (without exiting)."""
-    ws = rem.Workloads(client, params["namespace"])
+def validate(params):
+    """Every number and combination checked before the cluster is touched."""
+    problem = usage_threshold_problem(params["usage_threshold"])
+    if problem:
+        raise InvalidInput(problem)
+    rem.check_numbers(
+        wait_timeout=(params["wait_timeout"], 1),
+        metrics_timeout=(params["metrics_timeout"], 0),
+        scale_by=(params["scale_by"], 1),
+        max_replicas=(params["max_replicas"], 1),
+        min_restart_interval=(params["min_restart_interval"], 0),
+        budget_max_actions=(params["budget_max_actions"], 1),
+        budget_window_minutes=(params["budget_window_minutes"], 1),
+        request_timeout=(params.get("request_timeout"), 1),
+    )
     action = params["action"]
-    entry = {
-        "at": rem.rfc3339(rem.utcnow()),
-        "action": action,
-        "incident": params["incident_id"],
-        "reason": (params["reason"] or "")[:200] or None,
-    }
+    if params["all_deployments"] and (action != "rollout_restart" or params["service"]):
+        raise InvalidInput("all_deployments=true goes only with action=rollout_restart and no service")
+    if not params["all_deployments"] and not params["service"]:
+        raise InvalidInput("action %s needs service (or all_deployments=true for rollout_restart)" % action)
+
+
+def run(client, params, clock=None):
+    """Plan, guard, act and verify; returns the module result (without exiting).
+
+    Check mode is the client's: a dry-run client sends every write as a server-side dry run.
+    """
+    validate(params)
+    ws = wl.Workloads(client, params["namespace"], **({"clock": clock} if clock else {}))
+    action = params["action"]
+    check_mode = client.dry_run
+    entry = rem.history_entry(action, params["incident_id"], params["reason"])
     result = {"action": action, "workloads": [], "steps": [], "verified": None, "budget_exhausted": False, "plan": {}}
 
-    problem = usage_threshold_problem(params["usage_threshold"])
-    if problem or params["metrics_timeout"] < 0:
-        raise IncidentResponseError(problem or "metrics_timeout must be 0 (no usage check) or more seconds, not %d" % params["metrics_timeout"])
-    if params["all_deployments"] and (action != "rollout_restart" or params["workload"]):
-        raise IncidentResponseError("all_deployments=true goes only with action=rollout_restart and no workload")
     if params["all_deployments"]:
-        client.ensure_namespace(params["namespace"])
-        targets = [(o, "Deployment") for o in client.list(ws.path("Deployment"))]
+        wl.ensure_namespace(client, params["namespace"])
+        targets = [(o, "Deployment") for o in ws.list("Deployment")]
     else:
-        if not params["workload"]:
-            raise IncidentResponseError("action %s needs workload (or all_deployments=true for rollout_restart)" % action)
-        targets = [ws.find(params["workload"], params["kind"])]
+        targets = [ws.find(params["service"], params["kind"])]
 
     if len(targets) == 1:
         obj, kind = targets[0]
-        budget = ws.budget(obj, params["budget_max_actions"], params["budget_window_minutes"])
+        budget = rem.budget(obj, params["budget_max_actions"], params["budget_window_minutes"], ws.clock.time())
         result["budget"] = dict((k, v) for k, v in budget.items() if k != "recent")
         if budget["exhausted"]:
             result.update(
@@ -325,7 +360,7 @@ def run(client, params, check_mode):
     wait, timeout = params["wait"], params["wait_timeout"]
     if action == "rollout_restart":
         plans = [(kind, obj, rem.plan_restart(ws, kind, obj, params["min_restart_interval"])) for obj, kind in targets]
-        steps, waited = rem.apply_restart(ws, plans, wait, timeout, check_mode, entry)
+        steps, waited = rem.apply_restart(ws, plans, wait, timeout, entry)
         changed_targets = [(k, o) for k, o, p in plans if not p["skip"]]
         for k, o, p in plans:
             result["workloads"].append("%s/%s" % (k, o["metadata"]["name"]))
@@ -341,22 +376,20 @@ def run(client, params, check_mode):
         result["workloads"].append("%s/%s" % (kind, name))
         if action == "delete_pod":
             plan = rem.plan_delete_pods(ws, kind, obj, params["pods"])
-            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, check_mode, entry)
+            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry)
             before, after = {"pods": plan["pods"]}, {"pods": "replaced"}
             changed = True
         elif action == "scale":
             plan = rem.plan_scale(kind, obj, params["replicas"], params["scale_by"], params["max_replicas"], params["allow_scale_down"])
             changed = plan["from"] != plan["to"]
             if changed:
-                steps, waited = rem.apply_scale(
-                    ws, kind, obj, plan, wait, timeout, check_mode, entry, params["metrics_timeout"], params["usage_threshold"]
-                )
+                steps, waited = rem.apply_scale(ws, kind, obj, plan, wait, timeout, entry, params["metrics_timeout"], params["usage_threshold"])
             else:
                 steps, waited = ["%s/%s already has %d replicas" % (kind, name, plan["to"])], None
             before, after = {"replicas": plan["from"]}, {"replicas": plan["to"]}
         else:
             plan = rem.plan_rollback(ws, kind, obj, params["to_revision"], params["force"])
-            steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, check_mode, entry)
+            steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, entry)
             changed = not plan["skip"]
             if changed:
                 before = {"revision": plan["from_revision"], "images": plan["images_before"]}
@@ -367,10 +400,16 @@ def run(client, params, check_mode):
             result["usage"] = waited["usage"]
         verified = [waited["verified"]] if waited else []
     result["steps"] = steps
+    result["unproven"] = list(client.unproven)
     result["verified"] = all(verified) if verified else None
     result["diff"] = {"before": before, "after": after}
-    outcome = "verified healthy" if result["verified"] else ("planned (check mode)" if check_mode else "done, not verified" if changed else "nothing to do")
-    result["msg"] = "%s on %s: %s" % (action, ", ".join(result["workloads"]) or "no workload", outcome)
+    if check_mode:
+        outcome = "planned (check mode, server-side dry run%s)" % (
+            "; not proven: %s" % "; ".join(client.unproven) if client.unproven else " passed"
+        )
+    else:
+        outcome = "verified healthy" if result["verified"] else ("done, not verified" if changed else "nothing to do")
+    result["msg"] = "%s on %s: %s" % (action, ", ".join(result["workloads"]) or "no service", outcome)
     return dict(result, changed=changed)
 
 
@@ -378,13 +417,14 @@ def main():
     module = AnsibleModule(
         argument_spec=argspec(),
         supports_check_mode=True,
-        required_if=[("action", "delete_pod", ("workload", "pods"))],
+        required_if=[("action", "delete_pod", ("service", "pods"))],
     )
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
     try:
-        client = KubeClient.from_params(module.params)
-        result = run(client, module.params, module.check_mode)
+        validate(module.params)
+        client = KubeClient.from_params(module.params, dry_run=module.check_mode)
+        result = run(client, module.params)
     except VerificationFailed as exc:
         module.fail_json(msg=str(exc), verified=False, action=module.params["action"])
     except IncidentResponseError as exc:

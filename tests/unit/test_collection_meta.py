@@ -32,7 +32,12 @@ PKG = f"ansible_collections.{NAMESPACE}.{NAME}"
 
 MODULE_FILES = sorted(p for p in (REPO / "plugins" / "modules").glob("*.py") if p.name != "__init__.py")
 FRAGMENT_FILES = sorted(p for p in (REPO / "plugins" / "doc_fragments").glob("*.py") if p.name != "__init__.py")
-MODULE_UTILS_FILES = sorted(p for p in (REPO / "plugins" / "module_utils").glob("*.py") if p.name != "__init__.py")
+MODULE_UTILS_FILES = sorted(p for p in (REPO / "plugins" / "module_utils").rglob("*.py") if p.name != "__init__.py")
+
+
+def utils_module(path):
+    """Dotted name below plugins.module_utils of a module_utils file (k8s/client.py -> k8s.client)."""
+    return ".".join(path.relative_to(REPO / "plugins" / "module_utils").with_suffix("").parts)
 ROLE_DIRS = sorted(p for p in (REPO / "roles").glob("*") if p.is_dir())
 
 
@@ -240,7 +245,7 @@ def shared_spec_functions():
         pattern = re.compile(rf"^def {re.escape(fragment.stem)}_argument_spec\(", re.M)
         for utils in MODULE_UTILS_FILES:
             if pattern.search(utils.read_text(encoding="utf-8")):
-                found.append((fragment.stem, utils.stem, f"{fragment.stem}_argument_spec"))
+                found.append((fragment.stem, utils_module(utils), f"{fragment.stem}_argument_spec"))
     return found
 
 
@@ -250,7 +255,7 @@ def fragment_options(name):
 
 
 def test_cluster_fragment_matches_k8s_client_argspec(collection_loader):
-    k8s_client = importlib.import_module(f"{PKG}.plugins.module_utils.k8s_client")
+    k8s_client = importlib.import_module(f"{PKG}.plugins.module_utils.k8s.client")
     documented, spec = fragment_options("cluster"), k8s_client.cluster_argument_spec()
     assert set(documented) == set(spec)
     problems = compare_options(documented, spec, "cluster fragment")

@@ -27,7 +27,7 @@ from ansible.playbook.play import Play
 from ansible.playbook.task import Task
 from ansible.plugins.loader import callback_loader
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import incident as inc
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import record as inc
 
 CALLBACK = "ai_orchestrator.incident_response.incident_timeline"
 RECORD = "ai_orchestrator.incident_response.incident_record"

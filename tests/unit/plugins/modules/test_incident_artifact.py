@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import incident as inc
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import record as inc
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import incident_artifact
 
 from .incident_runner import run_module

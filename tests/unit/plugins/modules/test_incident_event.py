@@ -12,7 +12,7 @@ import pathlib
 import pytest
 import yaml
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import incident as inc
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import record as inc
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import incident_event
 
 from .incident_runner import run_module

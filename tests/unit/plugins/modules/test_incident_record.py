@@ -13,7 +13,7 @@ import re
 import pytest
 import yaml
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import incident as inc
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import record as inc
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import incident_record
 
 from .incident_runner import run_module

@@ -36,7 +36,7 @@ def deployment(name, replicas=2, ready=2, revision=1, uid=None, updated=None, av
 def replicaset(dep, revision, hash_, age=3600):
     name = dep["metadata"]["name"]
     return {
-        "metadata": {"name": "%s-%s" % (name, hash_), "creationTimestamp": ts(age),
+        "metadata": {"name": "%s-%s" % (name, hash_), "uid": "uid-rs-%s-%s" % (name, hash_), "creationTimestamp": ts(age),
                      "labels": {"app.kubernetes.io/name": name, "pod-template-hash": hash_},
                      "annotations": {"deployment.kubernetes.io/revision": str(revision)},
                      "ownerReferences": [{"kind": "Deployment", "name": name, "uid": dep["metadata"]["uid"]}]},
@@ -62,7 +62,7 @@ def pod(rs, suffix, ready=True, phase="Running", waiting=None, last=None, restar
     return {
         "metadata": {"name": name, "creationTimestamp": ts(age),
                      "labels": dict(rs["metadata"]["labels"]),
-                     "ownerReferences": [{"kind": "ReplicaSet", "name": rs["metadata"]["name"]}]},
+                     "ownerReferences": [{"kind": "ReplicaSet", "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"]}]},
         "spec": {"nodeName": node if scheduled else None,
                  "containers": [{"name": cname, "image": "ghcr.io/ai-orchestrator/%s:1.4.2" % cname,
                                  "resources": {"limits": limits or {"cpu": "500m", "memory": "512Mi"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import severity as sev
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import severity as sev
 
 # Runbook "Incident Classification", "Escalation Timeline", "Communication Procedures".
 EXPECTED = {
@@ -88,3 +88,21 @@ def test_policy_is_a_copy():
 
 def test_all_policies():
     assert list(sev.all_policies()) == ["P0", "P1", "P2", "P3"]
+@pytest.mark.parametrize(
+    "states,expected",
+    [
+        ({"api-gateway": 0, "auth-service": 0, "n8n": 0}, "P0"),
+        ({"api-gateway": 0, "auth-service": 2, "n8n": 2}, "P1"),
+        ({"api-gateway": 2, "auth-service": 2, "n8n": 0}, "P2"),
+        ({"api-gateway": 2, "auth-service": 2, "n8n": 2}, "P3"),
+    ],
+)
+def test_derive_severity(states, expected):
+    workloads = [{"name": n, "desired": 2, "ready": r, "classification": "healthy" if r else "crashloop"} for n, r in states.items()]
+    assert sev.derive_severity(workloads)["severity"] == expected
+
+
+
+def test_degraded_but_serving_is_p2():
+    workloads = [{"name": "api-gateway", "desired": 2, "ready": 1, "classification": "crashloop"}]
+    assert sev.derive_severity(workloads)["severity"] == "P2"

@@ -13,7 +13,8 @@ import os
 
 import pytest
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import incident as inc
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import record as inc
 
 UTC = datetime.timezone.utc
 T0 = datetime.datetime(2026, 5, 9, 7, 35, 25, tzinfo=UTC)
@@ -85,7 +86,7 @@ def test_channel_and_paths(tmp_path):
 def test_format_time():
     assert inc.format_time(T0) == "2026-05-09T07:35:25Z"
     assert inc.format_time(T0, timespec="milliseconds") == "2026-05-09T07:35:25.000Z"
-    with pytest.raises(inc.IncidentError, match="ISO-8601"):
+    with pytest.raises(InvalidInput, match="ISO-8601"):
         inc.to_utc("yesterday")
 
 

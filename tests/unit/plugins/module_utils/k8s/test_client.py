@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import k8s_client
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import ClusterError, NotFound
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import client as k8s_client
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import ClusterError, NotFound
 
 
 def test_env_fallbacks_use_kubernetes_core_names(monkeypatch):

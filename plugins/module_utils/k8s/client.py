@@ -10,6 +10,13 @@ credentials and to build its TLS-configured connection pool. Requests are plain
 REST calls that return parsed JSON: deserialising thousands of pods into
 generated model objects costs more than the API call itself, and REST paths do
 not change between client releases.
+
+Check mode lives here, in one place: a client made with ``dry_run=True`` sends every
+write (POST, PUT, PATCH, DELETE) as a server-side dry run (``dryRun=All``), so
+``--check`` also proves permissions, admission and PodDisruptionBudgets. When the
+server refuses the dry run itself (no permission, an admission webhook with side
+effects), the refusal is noted in ``unproven`` instead of failing: check mode still
+shows the whole plan and says what it could not prove.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the libr
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = exc
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import (
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import (
     ClusterError,
     ClusterUnreachable,
     NotFound,
@@ -128,22 +135,32 @@ def load_configuration(params):
     return cfg
 
 
+WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+# API Priority and Fairness answers 429 under load; those are retried, not reported.
+THROTTLE_RETRIES = 5
+THROTTLE_MAX_WAIT = 10.0
+
+
 class KubeClient(object):
     """REST access to one cluster; counts every request it makes."""
 
-    def __init__(self, configuration, request_timeout=30):
+    def __init__(self, configuration, request_timeout=30, dry_run=False, clock=time):
         self.configuration = configuration
         self.host = configuration.host.rstrip("/")
         self.request_timeout = request_timeout
+        self.dry_run = dry_run
+        self.clock = clock
         self._pool = k8s_client.ApiClient(configuration).rest_client.pool_manager
         self.requests = 0
+        # Writes whose server-side dry run the server refused: what check mode could not prove.
+        self.unproven = []
         self._lock = threading.Lock()
 
     @classmethod
-    def from_params(cls, params):
+    def from_params(cls, params, dry_run=False):
         if not HAS_KUBERNETES:
             raise ClusterError("the kubernetes Python library is required: %s" % KUBERNETES_IMPORT_ERROR)
-        return cls(load_configuration(params), request_timeout=params.get("request_timeout") or 30)
+        return cls(load_configuration(params), request_timeout=params.get("request_timeout") or 30, dry_run=dry_run)
 
     def _headers(self, content_type=None, accept="application/json"):
         headers = {"Accept": accept, "User-Agent": USER_AGENT}
@@ -158,9 +175,30 @@ class KubeClient(object):
     def request(self, method, path, query=None, body=None, content_type="application/json", raw=False):
         """Send one request; return parsed JSON (or text when ``raw``).
 
+        Writes of a dry-run client go as server-side dry runs; a refused dry run
+        returns ``{}`` and is noted in ``unproven``. A 429 from API Priority and
+        Fairness is retried with backoff (a PodDisruptionBudget's 429 is not).
         Raises NotFound for 404, ClusterUnreachable when the server cannot be
         reached, ClusterError with the API's own message for anything else.
         """
+        write = method in WRITE_METHODS
+        if write and self.dry_run:
+            query = dict(query or {}, dryRun="All")
+        attempt = 0
+        while True:
+            try:
+                return self._send(method, path, query, body, content_type, raw)
+            except ClusterError as exc:
+                if exc.status == 429 and getattr(exc, "throttled", False) and attempt < THROTTLE_RETRIES:
+                    attempt += 1
+                    self.clock.sleep(min(THROTTLE_MAX_WAIT, max(exc.retry_after or 0, 0.5 * 2 ** attempt)))
+                    continue
+                if write and self.dry_run and dry_run_refused(exc):
+                    self.unproven.append("%s %s: %s" % (method, path, exc))
+                    return {}
+                raise
+
+    def _send(self, method, path, query, body, content_type, raw):
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None and v != ""}, doseq=True)
@@ -184,7 +222,7 @@ class KubeClient(object):
             )
         text = resp.data.decode("utf-8", "replace")
         if resp.status >= 400:
-            raise _api_error(resp.status, method, path, text)
+            raise _api_error(resp.status, method, path, text, resp.headers.get("Retry-After"))
         if raw:
             return text
         return json.loads(text) if text else {}
@@ -217,25 +255,11 @@ class KubeClient(object):
         return self.request("POST", path, body=body)
 
     def log(self, namespace, pod, container, tail_lines=100, previous=False, limit_bytes=256 * 1024):
-        path = "/api/v1/namespaces/%s/pods/%s/log" % (quote(namespace), quote(pod))
+        """``kubectl logs --tail`` (and ``--previous``) of one container, as text."""
         query = {"container": container, "tailLines": tail_lines, "limitBytes": limit_bytes}
         if previous:
             query["previous"] = "true"
-        return self.request("GET", path, query=query, raw=True)
-
-    def ensure_namespace(self, namespace):
-        """Fail clearly when the namespace does not exist.
-
-        A least-privilege role may not allow reading namespaces; a 403 here is not
-        an error, the later list calls will say what is missing.
-        """
-        try:
-            self.get("/api/v1/namespaces/%s" % quote(namespace))
-        except NotFound:
-            raise NotFound("namespace %r does not exist in the cluster at %s" % (namespace, self.host))
-        except ClusterError as exc:
-            if getattr(exc, "status", None) != 403:
-                raise
+        return self.request("GET", "/api/v1/namespaces/%s/pods/%s/log" % (quote(namespace), quote(pod)), query=query, raw=True)
 
 
 def _reason(exc):
@@ -243,12 +267,35 @@ def _reason(exc):
     return str(reason).split(": ", 1)[-1][:200]
 
 
-def _api_error(status, method, path, text):
+def dry_run_refused(exc):
+    """Did the server refuse the dry run itself, rather than what it would do?
+
+    403: this identity may not make the write (check mode says so and goes on).
+    400 naming dry run: an admission webhook with side effects cannot run dry.
+    """
+    text = str(exc).lower()
+    return exc.status == 403 or (exc.status == 400 and ("dry run" in text or "dryrun" in text))
+
+
+def _api_error(status, method, path, text, retry_after=None):
     try:
-        message = json.loads(text).get("message") or text
-    except ValueError:
-        message = text
+        payload = json.loads(text)
+        message = payload.get("message") or text
+        causes = ((payload.get("details") or {}).get("causes")) or []
+    except (ValueError, AttributeError):
+        payload, message, causes = {}, text, []
     message = message.strip()[:500]
+    if status == 429:
+        # An eviction that a PodDisruptionBudget refuses is a 429 too; it carries the
+        # DisruptionBudget cause (or says so). Anything else is throttling.
+        budget = any(c.get("reason") == "DisruptionBudget" for c in causes) or "disruption budget" in message.lower()
+        error = ClusterError("%s %s failed with HTTP 429: %s" % (method, path, message), status=status)
+        error.throttled = not budget
+        try:
+            error.retry_after = float(retry_after) if retry_after else None
+        except ValueError:
+            error.retry_after = None
+        return error
     if status == 404:
         return NotFound("%s %s: not found (%s)" % (method, path, message))
     if status == 401:
@@ -265,7 +312,3 @@ def _api_error(status, method, path, text):
         )
     return ClusterError("%s %s failed with HTTP %d: %s" % (method, path, status, message), status=status)
 
-
-def now():
-    """Wall clock in one place so tests can replace it."""
-    return time.time()

@@ -32,10 +32,13 @@ import re
 import socket
 import tempfile
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.severity import (
-    SeverityError,
-    validate_severity,
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentError, SeverityError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import (
+    format_time,
+    to_utc,
+    utc_now,
 )
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import validate_severity
 
 RECORD_FILE = "incident.json"
 TIMELINE_FILE = "timeline.jsonl"
@@ -91,43 +94,7 @@ UPDATABLE_FIELDS = (
 MAX_ARTIFACT_NAME = 255
 
 
-class IncidentError(Exception):
-    """Anything that stops an incident record from being read or written."""
-
-
-# ---------------------------------------------------------------- time and ids
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def to_utc(value):
-    """Return an aware UTC datetime from a datetime (naive = UTC) or an ISO-8601 string."""
-    if isinstance(value, datetime.datetime):
-        moment = value
-    elif isinstance(value, datetime.date):
-        moment = datetime.datetime(value.year, value.month, value.day)
-    elif isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            moment = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise IncidentError(
-                "cannot read %r as a time: expected ISO-8601 such as 2026-05-09T07:35:25Z" % value
-            )
-    else:
-        raise IncidentError("cannot read %r (%s) as a time" % (value, type(value).__name__))
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=datetime.timezone.utc)
-    return moment.astimezone(datetime.timezone.utc)
-
-
-def format_time(value, timespec="seconds"):
-    """ISO-8601 in UTC with a ``Z`` suffix: ``2026-05-09T07:35:25Z``."""
-    return to_utc(value).isoformat(timespec=timespec).replace("+00:00", "Z")
+# ---------------------------------------------------------------- ids
 
 
 def new_incident_id(now=None):

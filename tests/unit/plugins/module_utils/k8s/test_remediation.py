@@ -7,9 +7,10 @@ import json
 
 import pytest
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import remediation as rem
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import GuardrailError
-from ansible_collections.ai_orchestrator.incident_response.tests.unit.plugins.module_utils import fixtures_k8s as f
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import remediation as rem
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import workloads as wl
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import GuardrailError
+from ansible_collections.ai_orchestrator.incident_response.tests.unit.plugins.module_utils.k8s import fixtures_k8s as f
 
 
 class Clock(object):
@@ -40,19 +41,17 @@ def test_budget_counts_only_the_window():
     dep = f.deployment("x")
     entries = [{"at": f.ts(7200), "action": "scale"}, {"at": f.ts(600), "action": "delete_pod"}, {"at": f.ts(60), "action": "scale"}]
     dep["metadata"]["annotations"][rem.HISTORY_ANNOTATION] = json.dumps(entries)
-    ws = rem.Workloads(client=None, namespace="ns", clock=Clock())
-    budget = ws.budget(dep, max_actions=3, window_minutes=60)
+    budget = rem.budget(dep, max_actions=3, window_minutes=60, now=f.NOW)
     assert budget["used"] == 2 and not budget["exhausted"]
-    assert ws.budget(dep, max_actions=2, window_minutes=60)["exhausted"]
+    assert rem.budget(dep, max_actions=2, window_minutes=60, now=f.NOW)["exhausted"]
 
 
 def test_history_is_bounded_and_survives_garbage():
     dep = f.deployment("x")
     dep["metadata"]["annotations"][rem.HISTORY_ANNOTATION] = "not json"
-    ws = rem.Workloads(client=None, namespace="ns", clock=Clock())
-    assert ws.history(dep) == []
+    assert rem.history(dep) == []
     dep["metadata"]["annotations"][rem.HISTORY_ANNOTATION] = json.dumps([{"at": f.ts(i)} for i in range(40)])
-    patch = ws.history_patch(dep, {"at": f.ts(0), "action": "scale"})
+    patch = rem.history_patch(dep, {"at": f.ts(0), "action": "scale"})
     kept = json.loads(patch["metadata"]["annotations"][rem.HISTORY_ANNOTATION])
     assert len(kept) == rem.HISTORY_KEEP and kept[-1]["action"] == "scale"
 
@@ -65,19 +64,8 @@ def test_pod_failure_reads_kubelet_states():
     assert rem.pod_failure(f.pod(rs, "c", ready=False, last=("OOMKilled", 137))) == "OOMKilled (exit 137)"
 
 
-def test_settled_needs_ready_updated_and_observed():
-    dep = f.deployment("x", replicas=2, ready=2)
-    assert rem.workload_settled("Deployment", dep)
-    dep["metadata"]["generation"] = 2
-    assert not rem.workload_settled("Deployment", dep)
-    dep = f.deployment("x", replicas=2, ready=1)
-    assert not rem.workload_settled("Deployment", dep)
-    dep = f.deployment("x", replicas=2, ready=2, updated=1)
-    assert not rem.workload_settled("Deployment", dep)
-
-
 def test_restart_is_refused_for_recreate_and_skipped_within_interval():
-    ws = rem.Workloads(client=None, namespace="ns", clock=Clock())
+    ws = wl.Workloads(client=None, namespace="ns", clock=Clock())
     with pytest.raises(GuardrailError, match="Recreate"):
         rem.plan_restart(ws, "Deployment", f.deployment("x", strategy="Recreate"), 10)
     dep = f.deployment("x")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import classify
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import classify
 
 
 def container(**kw):
@@ -140,24 +140,6 @@ def test_healthy_workload_needs_nothing():
     w.update(classify.classify_workload(w, [pod("a"), pod("b")]))
     assert w["classification"] == "healthy" and classify.plan_remediation(w)["action"] == "none"
 
-
-@pytest.mark.parametrize(
-    "states,expected",
-    [
-        ({"api-gateway": 0, "auth-service": 0, "n8n": 0}, "P0"),
-        ({"api-gateway": 0, "auth-service": 2, "n8n": 2}, "P1"),
-        ({"api-gateway": 2, "auth-service": 2, "n8n": 0}, "P2"),
-        ({"api-gateway": 2, "auth-service": 2, "n8n": 2}, "P3"),
-    ],
-)
-def test_derive_severity(states, expected):
-    workloads = [{"name": n, "desired": 2, "ready": r, "classification": "healthy" if r else "crashloop"} for n, r in states.items()]
-    assert classify.derive_severity(workloads)["severity"] == expected
-
-
-def test_degraded_but_serving_is_p2():
-    workloads = [{"name": "api-gateway", "desired": 2, "ready": 1, "classification": "crashloop"}]
-    assert classify.derive_severity(workloads)["severity"] == "P2"
 
 
 def test_one_crashed_pod_of_a_working_new_revision_is_transient():

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import copy
 
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import SeverityError
+
 SEVERITIES = ("P0", "P1", "P2", "P3")
 
 ESCALATION_CHAIN = (
@@ -108,8 +110,6 @@ _POLICY = {
 }
 
 
-class SeverityError(ValueError):
-    """A severity that is not one of P0..P3."""
 
 
 def validate_severity(value):
@@ -139,3 +139,28 @@ def severity_policy(value):
 def all_policies():
     """Return the whole table, ``{'P0': {...}, ...}``."""
     return {severity: severity_policy(severity) for severity in SEVERITIES}
+
+
+# Workloads whose loss makes a major feature unavailable (runbook P1 examples:
+# workflow execution failures, authentication service down, API gateway failures).
+MAJOR_WORKLOADS = ("api-gateway", "auth-service", "workflow-service", "execution-service", "postgres", "redis")
+
+
+def derive_severity(workloads, major_workloads=MAJOR_WORKLOADS):
+    """The runbook's severity for a diagnosed namespace, with the reason.
+
+    P0: no workload has a ready replica (complete outage). P1: a major workload
+    has none. P2: something is degraded but every workload still serves. P3:
+    nothing is degraded.
+    """
+    active = [w for w in workloads if (w.get("desired") or 0) > 0]
+    down = [w["name"] for w in active if not w.get("ready")]
+    degraded = [w["name"] for w in workloads if w.get("classification") not in (None, "healthy")]
+    if active and len(down) == len(active):
+        return {"severity": "P0", "reason": "all services down: no workload has a ready replica"}
+    major_down = [n for n in down if n in major_workloads]
+    if major_down:
+        return {"severity": "P1", "reason": "major feature unavailable: %s has no ready replica" % ", ".join(sorted(major_down))}
+    if down or degraded:
+        return {"severity": "P2", "reason": "degraded: %s" % ", ".join(sorted(set(down + degraded)))}
+    return {"severity": "P3", "reason": "no degradation found"}

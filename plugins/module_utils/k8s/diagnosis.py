@@ -13,88 +13,53 @@ from the I/O so that unit tests can feed them recorded API objects.
 
 from __future__ import annotations
 
-import datetime
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import quote
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import classify
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.errors import ClusterError, NotFound
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import ClusterError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import age_seconds
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import derive_severity
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import classify
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import workloads as wl
 
 PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
-REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 
 
-def parse_time(value):
-    if not value:
-        return None
-    return datetime.datetime.strptime(value.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S%z").timestamp()
+def fetch(client, namespace, service=None, metrics=True):
+    """Every list the diagnosis needs, in parallel. Returns a dict of raw items.
 
-
-def _age(value, now):
-    created = parse_time(value)
-    return None if created is None else max(0, int(now - created))
-
-
-def _matches(selector, labels):
-    """Does a label selector (matchLabels + matchExpressions) select these labels?"""
-    labels = labels or {}
-    for key, value in ((selector or {}).get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in (selector or {}).get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and labels.get(key) in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
-
-
-def selector_string(selector):
-    """matchLabels as a labelSelector query value (server-side filtering)."""
-    return ",".join("%s=%s" % kv for kv in sorted(((selector or {}).get("matchLabels") or {}).items()))
-
-
-def fetch(client, namespace, workload=None, metrics=True):
-    """Every list the diagnosis needs, in parallel. Returns a dict of raw items."""
-    client.ensure_namespace(namespace)
-    ns = quote(namespace)
+    With ``service`` only that workload is read (NotFound names the ones that
+    exist), and only the pods and ReplicaSets it owns are kept.
+    """
+    wl.ensure_namespace(client, namespace)
     raw = {}
-    if workload:
-        field = "metadata.name=%s" % workload
-        deployments = client.list("/apis/apps/v1/namespaces/%s/deployments" % ns, fieldSelector=field)
-        statefulsets = client.list("/apis/apps/v1/namespaces/%s/statefulsets" % ns, fieldSelector=field)
-        if not deployments and not statefulsets:
-            names = [o["metadata"]["name"] for path in ("deployments", "statefulsets") for o in client.list("/apis/apps/v1/namespaces/%s/%s" % (ns, path))]
-            raise NotFound(
-                "workload %r not found in namespace %r; Deployments and StatefulSets there: %s"
-                % (workload, namespace, ", ".join(sorted(names)) or "none")
-            )
-        target = (deployments or statefulsets)[0]
-        pod_selector = selector_string(target["spec"].get("selector"))
-        raw["deployments"], raw["statefulsets"] = deployments, statefulsets
-    else:
-        pod_selector = None
+    target = None
+    pod_selector = None
+    if service:
+        target, kind = wl.find(client, namespace, service)
+        raw["deployments"] = [target] if kind == "Deployment" else []
+        raw["statefulsets"] = [target] if kind == "StatefulSet" else []
+        pod_selector = wl.selector_string(target["spec"].get("selector"))
     calls = {
-        "pods": lambda: client.list("/api/v1/namespaces/%s/pods" % ns, labelSelector=pod_selector),
-        "replicasets": lambda: client.list("/apis/apps/v1/namespaces/%s/replicasets" % ns, labelSelector=pod_selector),
-        "events": lambda: client.list("/api/v1/namespaces/%s/events" % ns, fieldSelector="type=Warning"),
-        "nodes": lambda: client.list("/api/v1/nodes"),
+        "pods": lambda: client.list(wl.api_path("Pod", namespace), labelSelector=pod_selector),
+        "replicasets": lambda: client.list(wl.api_path("ReplicaSet", namespace), labelSelector=pod_selector),
+        "events": lambda: client.list(wl.api_path("Event", namespace), fieldSelector="type=Warning"),
+        "nodes": lambda: client.list(wl.api_path("Node")),
     }
-    if not workload:
-        calls["deployments"] = lambda: client.list("/apis/apps/v1/namespaces/%s/deployments" % ns)
-        calls["statefulsets"] = lambda: client.list("/apis/apps/v1/namespaces/%s/statefulsets" % ns)
+    if not service:
+        calls["deployments"] = lambda: client.list(wl.api_path("Deployment", namespace))
+        calls["statefulsets"] = lambda: client.list(wl.api_path("StatefulSet", namespace))
     if metrics:
-        calls["pod_metrics"] = lambda: _metrics(client, "/apis/metrics.k8s.io/v1beta1/namespaces/%s/pods" % ns, pod_selector)
-        calls["node_metrics"] = lambda: _metrics(client, "/apis/metrics.k8s.io/v1beta1/nodes", None)
+        calls["pod_metrics"] = lambda: _metrics(client, wl.api_path("PodMetrics", namespace), pod_selector)
+        calls["node_metrics"] = lambda: _metrics(client, wl.api_path("NodeMetrics"), None)
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         futures = dict((key, pool.submit(fn)) for key, fn in calls.items())
         for key, future in futures.items():
             raw[key] = future.result()
+    if target is not None:
+        # Labels narrow the lists; ownership decides. A pod of another workload that
+        # shares the labels is not this service's.
+        raw["replicasets"] = wl.owned_by(raw["replicasets"], target) if kind == "Deployment" else []
+        raw["pods"] = wl.pods_of(kind, target, raw["pods"], raw["replicasets"])
     return raw
 
 
@@ -148,7 +113,7 @@ def summarize_pod(pod, owner, events, usage_by_container, now, max_events=10):
         "phase": status.get("phase"),
         "ready": (conditions.get("Ready") or {}).get("status") == "True",
         "node": spec.get("nodeName"),
-        "age_seconds": _age(meta.get("creationTimestamp"), now),
+        "age_seconds": age_seconds(meta.get("creationTimestamp"), now),
         "restarts": sum(c["restart_count"] for c in containers),
         "deleting": bool(meta.get("deletionTimestamp")),
         "conditions": conditions,
@@ -176,33 +141,21 @@ def _events_by_object(events):
 
 
 def _deployment_rollout(dep, replicasets, now, recent_seconds):
-    owned = [rs for rs in replicasets if any(o.get("uid") == dep["metadata"].get("uid") for o in rs["metadata"].get("ownerReferences") or [])]
-    revision = int((dep["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) or 0)
-    current = None
-    previous = 0
-    for rs in owned:
-        rev = int((rs["metadata"].get("annotations") or {}).get(REVISION_ANNOTATION) or 0)
-        if rev == revision:
-            current = rs
-        elif previous < rev < revision:
-            previous = rev
+    by_revision = wl.revisions(dep, replicasets)
+    revision = wl.revision(dep)
+    current = by_revision.get(revision)
+    previous = max([r for r in by_revision if 0 < r < revision] or [0])
     status = dep.get("status") or {}
     progressing = next((c for c in status.get("conditions") or [] if c.get("type") == "Progressing"), {})
-    desired = dep["spec"].get("replicas", 1)
     if dep["spec"].get("paused"):
         state = "paused"
     elif progressing.get("reason") == "ProgressDeadlineExceeded":
         state = "stalled"
-    elif (
-        status.get("observedGeneration", 0) >= dep["metadata"].get("generation", 0)
-        and status.get("updatedReplicas", 0) == desired
-        and status.get("availableReplicas", 0) >= desired
-        and status.get("replicas", 0) == desired
-    ):
+    elif wl.settled("Deployment", dep):
         state = "complete"
     else:
         state = "progressing"
-    age = _age(current["metadata"].get("creationTimestamp"), now) if current else None
+    age = age_seconds(current["metadata"].get("creationTimestamp"), now) if current else None
     return {
         "state": state,
         "revision": revision,
@@ -238,11 +191,12 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         (m["metadata"]["name"], dict((c["name"], c.get("usage")) for c in m.get("containers") or []))
         for m in pod_metrics["items"]
     )
+    # Pod -> ReplicaSet -> Deployment, by uid (ownerReferences), never by labels.
     rs_owner = {}
     for rs in raw.get("replicasets") or []:
         for ref in rs["metadata"].get("ownerReferences") or []:
             if ref.get("kind") == "Deployment":
-                rs_owner[rs["metadata"]["name"]] = ref["name"]
+                rs_owner[rs["metadata"].get("uid")] = ref["name"]
     workloads = []
     for kind, key in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
         for obj in raw.get(key) or []:
@@ -265,7 +219,6 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
                     "strategy": (spec.get("strategy") or spec.get("updateStrategy") or {}).get("type"),
                     "rollout": rollout,
                     "events": (events.get((kind, obj["metadata"]["name"])) or [])[:max_events],
-                    "_selector": spec.get("selector"),
                 }
             )
     pods = []
@@ -273,8 +226,8 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
     for pod in raw.get("pods") or []:
         owner = None
         for ref in pod["metadata"].get("ownerReferences") or []:
-            if ref.get("kind") == "ReplicaSet" and ref.get("name") in rs_owner:
-                owner = {"kind": "Deployment", "name": rs_owner[ref["name"]]}
+            if ref.get("kind") == "ReplicaSet" and ref.get("uid") in rs_owner:
+                owner = {"kind": "Deployment", "name": rs_owner[ref["uid"]]}
             elif ref.get("kind") == "StatefulSet":
                 owner = {"kind": "StatefulSet", "name": ref["name"]}
         summary = summarize_pod(pod, owner, events.get(("Pod", pod["metadata"]["name"])) or [], usage.get(pod["metadata"]["name"], {}), now, max_events)
@@ -282,7 +235,6 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         if owner and (owner["kind"], owner["name"]) in by_workload:
             by_workload[(owner["kind"], owner["name"])].append(summary)
     for w in workloads:
-        w.pop("_selector")
         members = by_workload[(w["kind"], w["name"])]
         # A pod being deleted no longer counts against its workload.
         live = [p for p in members if not p["deleting"]]
@@ -310,7 +262,7 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         "unhealthy": [w["name"] for w in unhealthy],
         "pods": pods[:max_pods],
         "nodes": nodes,
-        "severity": classify.derive_severity(workloads),
+        "severity": derive_severity(workloads),
         "summary": {
             "workloads": len(workloads),
             "unhealthy_workloads": len(unhealthy),

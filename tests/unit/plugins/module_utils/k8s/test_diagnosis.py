@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 from __future__ import annotations
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils import diagnosis
-from ansible_collections.ai_orchestrator.incident_response.tests.unit.plugins.module_utils import fixtures_k8s as f
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import diagnosis
+from ansible_collections.ai_orchestrator.incident_response.tests.unit.plugins.module_utils.k8s import fixtures_k8s as f
 
 
 def platform(extra_pods=(), events=(), dep_kw=None):
@@ -78,10 +78,3 @@ def test_terminating_pods_do_not_count_against_the_workload():
         return p
     report = diagnosis.build_report(platform([deleting]), "ns", f.NOW)
     assert report["workloads"][0]["classification"] == "healthy"
-
-
-def test_selector_matching():
-    sel = {"matchLabels": {"a": "1"}, "matchExpressions": [{"key": "b", "operator": "In", "values": ["x", "y"]}]}
-    assert diagnosis._matches(sel, {"a": "1", "b": "x"})
-    assert not diagnosis._matches(sel, {"a": "1", "b": "z"})
-    assert diagnosis.selector_string(sel) == "a=1"

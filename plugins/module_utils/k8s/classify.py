@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import ago
+
 CLASSIFICATIONS = (
     "healthy",
     "crashloop",
@@ -183,7 +185,7 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     if bad_rollout:
         evidence.append(
             "revision %s rolled out %s ago fails on %s; revision %s was running before"
-            % (rollout.get("revision"), _ago(rollout.get("age_seconds")), ", ".join(failing_new), rollout.get("previous_revision"))
+            % (rollout.get("revision"), ago(rollout.get("age_seconds")), ", ".join(failing_new), rollout.get("previous_revision"))
         )
     healthy_pods = sorted(n for n, c in per_pod.items() if c == "healthy")
     return {
@@ -233,39 +235,3 @@ def plan_remediation(workload, max_replicas=10, scale_step=1):
             "deleting pods would not help. Check recent deployments and configuration changes; escalate to the development team" % (name, cls),
         )
     return dict(plan, action="escalate", reason="%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"])))
-
-
-def _ago(seconds):
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    if seconds < 120:
-        return "%ds" % seconds
-    if seconds < 7200:
-        return "%dm" % (seconds // 60)
-    return "%dh" % (seconds // 3600)
-
-
-# Workloads whose loss makes a major feature unavailable (runbook P1 examples:
-# workflow execution failures, authentication service down, API gateway failures).
-MAJOR_WORKLOADS = ("api-gateway", "auth-service", "workflow-service", "execution-service", "postgres", "redis")
-
-
-def derive_severity(workloads, major_workloads=MAJOR_WORKLOADS):
-    """The runbook's severity for a diagnosed namespace, with the reason.
-
-    P0: no workload has a ready replica (complete outage). P1: a major workload
-    has none. P2: something is degraded but every workload still serves. P3:
-    nothing is degraded.
-    """
-    active = [w for w in workloads if (w.get("desired") or 0) > 0]
-    down = [w["name"] for w in active if not w.get("ready")]
-    degraded = [w["name"] for w in workloads if w.get("classification") not in (None, "healthy")]
-    if active and len(down) == len(active):
-        return {"severity": "P0", "reason": "all services down: no workload has a ready replica"}
-    major_down = [n for n in down if n in major_workloads]
-    if major_down:
-        return {"severity": "P1", "reason": "major feature unavailable: %s has no ready replica" % ", ".join(sorted(major_down))}
-    if down or degraded:
-        return {"severity": "P2", "reason": "degraded: %s" % ", ".join(sorted(set(down + degraded)))}
-    return {"severity": "P3", "reason": "no degradation found"}
