@@ -17,8 +17,9 @@ options:
         with C(incident.json), C(timeline.jsonl) and C(artifacts/).
       - Created when missing (not in check mode).
       - The modules run on the control node, so this is a path on the control node.
+      - Every role and playbook of the collection leaves it to this default unless C(incident_dir) is set.
     type: path
-    required: true
+    default: ~/.local/share/ai-orchestrator/incidents
   incident_id:
     description:
       - Incident id in the runbook's channel format C(incident-YYYY-MM-DD-HHMMSS) (UTC),

@@ -41,6 +41,27 @@ def remediation_plan(workload, max_replicas=10, scale_step=1):
     return classify.plan_remediation(workload, int(max_replicas), int(scale_step))
 
 
+def remediation_plans(report, max_replicas=10, scale_step=1):
+    """Plans for every unhealthy workload of a workload_health_info result."""
+    _need("remediation_plans", report, dict)
+    if "workloads" not in report:
+        raise AnsibleFilterError(PREFIX + "remediation_plans: pass the result of workload_health_info (it has no workloads)")
+    return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step))
+
+
+def remediation_results(results):
+    """One line per action from a looped workload_remediation task's results."""
+    _need("remediation_results", results, list)
+    return classify.action_results(results)
+
+
+def remediation_outcome(plans, actions, verification=None, check_mode=False):
+    """Resolve or escalate, with the reasons, from the plans, the actions and the verification."""
+    _need("remediation_outcome", plans, list)
+    _need("remediation_outcome", actions, list)
+    return classify.judge_outcome(plans, actions, verification, bool(check_mode))
+
+
 def derive_severity(workloads, major_workloads=None):
     """Severity (P0..P3) and reason for a list of diagnosed workloads."""
     _need("derive_severity", workloads, list)
@@ -53,5 +74,8 @@ class FilterModule(object):
             "classify_pod": classify_pod,
             "classify_workload": classify_workload,
             "remediation_plan": remediation_plan,
+            "remediation_plans": remediation_plans,
+            "remediation_results": remediation_results,
+            "remediation_outcome": remediation_outcome,
             "derive_severity": derive_severity,
         }

@@ -23,6 +23,8 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     validate_severity as _validate_severity,
 )
 
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.request import validate_request
+
 _FQCN = "ai_orchestrator.incident_response.%s"
 
 
@@ -62,10 +64,19 @@ def validate_severity(value):
         raise _fail("validate_severity", exc) from exc
 
 
+def incident_request(value):
+    """The scenario's common inputs (namespace, service, severity, incident_id), checked and normalized."""
+    try:
+        return validate_request(value)
+    except IncidentResponseError as exc:
+        raise _fail("incident_request", exc) from exc
+
+
 class FilterModule:
     def filters(self):
         return {
             "incident_id": incident_id,
+            "incident_request": incident_request,
             "incident_channel": incident_channel,
             "severity_policy": severity_policy,
             "validate_severity": validate_severity,

@@ -333,7 +333,7 @@ def run(client, params, clock=None):
     ws = wl.Workloads(client, params["namespace"], **({"clock": clock} if clock else {}))
     action = params["action"]
     check_mode = client.dry_run
-    entry = rem.history_entry(action, params["incident_id"], params["reason"])
+    entry = rem.history_entry(action, ws.clock.time(), params["incident_id"], params["reason"])
     result = {"action": action, "workloads": [], "steps": [], "verified": None, "budget_exhausted": False, "plan": {}}
 
     if params["all_deployments"]:

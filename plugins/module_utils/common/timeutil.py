@@ -52,6 +52,11 @@ def rfc3339(moment):
     return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_epoch(seconds):
+    """Epoch seconds as the Kubernetes API writes times."""
+    return rfc3339(datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc))
+
+
 def epoch(value):
     """Epoch seconds of an API timestamp (``2026-05-09T07:35:25Z``); None when unset."""
     if not value:

@@ -40,6 +40,9 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import validate_severity
 
+# Where records live when nobody says otherwise: per user, survives reboots.
+DEFAULT_INCIDENT_DIR = "~/.local/share/ai-orchestrator/incidents"
+
 RECORD_FILE = "incident.json"
 TIMELINE_FILE = "timeline.jsonl"
 ARTIFACTS_DIR = "artifacts"
@@ -717,7 +720,7 @@ def save_artifact(incident_dir, incident_id, name, payload, check_mode=False, no
 def incident_argument_spec(incident_id_required=False):
     """Options every incident module shares; documented in doc_fragments/incident.py."""
     return {
-        "incident_dir": {"type": "path", "required": True},
+        "incident_dir": {"type": "path", "default": DEFAULT_INCIDENT_DIR},
         "incident_id": {"type": "str", "required": incident_id_required},
         "host": {"type": "str"},
     }

@@ -235,3 +235,74 @@ def plan_remediation(workload, max_replicas=10, scale_step=1):
             "deleting pods would not help. Check recent deployments and configuration changes; escalate to the development team" % (name, cls),
         )
     return dict(plan, action="escalate", reason="%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"])))
+
+
+def plan_namespace(workloads, max_replicas=10, scale_step=1):
+    """One plan per unhealthy workload of a diagnosis (healthy ones need none)."""
+    return [plan_remediation(w, max_replicas, scale_step) for w in workloads if w.get("classification") != "healthy"]
+
+
+ACTIONS = ("delete_pod", "scale", "rollback")
+
+
+def action_results(results):
+    """One line per action from the results of a looped workload_remediation task.
+
+    ``results`` is the ``results`` list of the registered loop (each has ``item``,
+    the plan). A failed, refused or budget-stopped action is not ok.
+    """
+    summary = []
+    for res in results or []:
+        plan = res.get("item") or {}
+        if res.get("skipped"):
+            continue
+        exhausted = bool(res.get("budget_exhausted"))
+        summary.append({
+            "service": plan.get("workload"),
+            "kind": plan.get("kind"),
+            "action": plan.get("action"),
+            "ok": not res.get("failed") and not exhausted,
+            "budget_exhausted": exhausted,
+            "verified": res.get("verified"),
+            "msg": res.get("msg") or "",
+            "steps": res.get("steps") or [],
+            "unproven": res.get("unproven") or [],
+        })
+    return summary
+
+
+def judge_outcome(plans, actions, verification=None, check_mode=False):
+    """Resolve or escalate a Service Down run, and say why.
+
+    ``plans``: plan_namespace() of the diagnosis; ``actions``: action_results();
+    ``verification``: ``{"unhealthy": [names], "health_failed": [names]}`` read after
+    the actions (None in check mode, where nothing is verified). Escalate when an
+    action failed or was stopped by its budget, a plan is to escalate, a service is
+    still unhealthy or a health endpoint fails; otherwise resolved.
+    """
+    failed = ["%s %s/%s: %s" % (a["action"], a["kind"], a["service"], a["msg"]) for a in actions if not a["ok"]]
+    escalations = [p["reason"] for p in plans if p.get("action") == "escalate"]
+    verification = verification or {}
+    still_down = sorted(verification.get("unhealthy") or [])
+    health_failed = sorted(verification.get("health_failed") or [])
+    reasons = failed + escalations
+    if still_down:
+        reasons.append("still down: " + ", ".join(still_down))
+    if health_failed:
+        reasons.append("health check failing: " + ", ".join(health_failed))
+    if check_mode:
+        status = "planned"
+    else:
+        status = "escalated" if reasons else "resolved"
+    return {
+        "status": status,
+        "escalate": bool(reasons),
+        "reasons": reasons,
+        "failed_actions": failed,
+        "escalations": escalations,
+        "still_down": still_down,
+        "health_failed": health_failed,
+        "unproven": [u for a in actions for u in a.get("unproven") or []],
+        "root_cause": "; ".join(p["reason"] for p in plans),
+        "resolution": ", ".join(p["action"] for p in plans) or "service found healthy",
+    }

@@ -23,7 +23,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     NotFound,
     VerificationFailed,
 )
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import epoch, rfc3339, utc_now
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import epoch, rfc3339_epoch
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import workloads as wl
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.classify import (
     CONFIG_ERROR_REASONS,
@@ -75,8 +75,9 @@ def record(ws, kind, obj, entry):
     ws.client.patch(ws.path(kind, obj["metadata"]["name"]), history_patch(obj, entry))
 
 
-def history_entry(action, incident_id=None, reason=None):
-    return {"at": rfc3339(utc_now()), "action": action, "incident": incident_id, "reason": (reason or "")[:200] or None}
+def history_entry(action, now, incident_id=None, reason=None):
+    """One remediation-history entry, stamped with ``now`` (epoch seconds of the run's clock)."""
+    return {"at": rfc3339_epoch(now), "action": action, "incident": incident_id, "reason": (reason or "")[:200] or None}
 
 
 def check_numbers(**values):
@@ -173,7 +174,9 @@ def evict(ws, pod_name):
     try:
         ws.client.post(ws.path("Pod", pod_name, "eviction"), body)
     except ClusterError as exc:
-        if exc.status == 429:
+        # A 429 is a PodDisruptionBudget refusal unless the API server was throttling
+        # (the client already retried those).
+        if exc.status == 429 and not getattr(exc, "throttled", False):
             raise GuardrailError("eviction of pod %s refused by its PodDisruptionBudget: %s" % (pod_name, exc))
         if "more than one PodDisruptionBudget" in str(exc):
             raise GuardrailError("eviction of pod %s refused: more than one PodDisruptionBudget selects it; fix the budgets first" % pod_name)
@@ -336,7 +339,7 @@ def apply_restart(ws, targets, wait, timeout, entry):
     """Patch the restartedAt annotation (what `kubectl rollout restart` does) on each target, then wait for all."""
     dry_run = ws.client.dry_run
     steps = []
-    stamp = rfc3339(utc_now())
+    stamp = rfc3339_epoch(ws.clock.time())
     started = ws.clock.time()
     for kind, obj, plan in targets:
         name = obj["metadata"]["name"]

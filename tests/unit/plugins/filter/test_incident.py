@@ -22,8 +22,14 @@ FQCN = "ai_orchestrator.incident_response."
 
 def test_filters_are_registered():
     assert set(flt.FilterModule().filters()) == {
-        "incident_id", "incident_channel", "severity_policy", "validate_severity",
+        "incident_id", "incident_request", "incident_channel", "severity_policy", "validate_severity",
     }
+
+
+def test_incident_request_names_the_filter_on_bad_input():
+    assert flt.incident_request({"severity": "p2"})["severity"] == "P2"
+    with pytest.raises(AnsibleFilterError, match=FQCN + "incident_request: namespace"):
+        flt.incident_request({"namespace": "Bad_NS"})
 
 
 @pytest.mark.parametrize("value", [

@@ -157,3 +157,60 @@ def test_usage_threshold_is_a_share_of_the_limit(value, ok):
     assert (problem is None) is ok
     if not ok:
         assert "above 0 and at most 1" in problem
+
+
+# --- the whole namespace: plans, action results, outcome --------------------------
+
+
+def _plan(name, action, reason=None):
+    return {"workload": name, "kind": "Deployment", "classification": "crashloop", "action": action,
+            "pods": [], "replicas": None, "reason": reason or "%s %s" % (action, name)}
+
+
+def _result(plan, failed=False, exhausted=False, msg="done"):
+    return {"item": plan, "failed": failed, "budget_exhausted": exhausted, "msg": msg, "verified": not failed}
+
+
+def test_plan_namespace_plans_only_the_unhealthy():
+    healthy = workload()
+    healthy.update(classification="healthy")
+    sick = workload(name="n8n")
+    sick.update(classify.classify_workload(sick, [pod("a", ready=False, containers=[CRASHED]), pod("b")]))
+    plans = classify.plan_namespace([healthy, sick])
+    assert [p["workload"] for p in plans] == ["n8n"] and plans[0]["action"] == "delete_pod"
+
+
+def test_action_results_keep_every_action_and_skip_skipped():
+    a, b, c = _plan("a", "delete_pod"), _plan("b", "scale"), _plan("c", "rollback")
+    results = [_result(a), _result(b, failed=True, msg="timed out"), _result(c, exhausted=True), {"item": a, "skipped": True}]
+    summary = classify.action_results(results)
+    assert [(s["service"], s["ok"]) for s in summary] == [("a", True), ("b", False), ("c", False)]
+    assert summary[2]["budget_exhausted"]
+
+
+@pytest.mark.parametrize("failed, exhausted, escalate_plan, unhealthy, health, status", [
+    (False, False, False, [], [], "resolved"),
+    (True, False, False, [], [], "escalated"),
+    (False, True, False, [], [], "escalated"),
+    (False, False, True, [], [], "escalated"),
+    (False, False, False, ["a"], [], "escalated"),
+    (False, False, False, [], ["api-gateway"], "escalated"),
+])
+def test_outcome_escalates_on_any_reason_and_resolves_otherwise(failed, exhausted, escalate_plan, unhealthy, health, status):
+    plans = [_plan("a", "delete_pod")] + ([_plan("z", "escalate", "every replica of z is failing")] if escalate_plan else [])
+    actions = classify.action_results([_result(plans[0], failed=failed, exhausted=exhausted)])
+    outcome = classify.judge_outcome(plans, actions, {"unhealthy": unhealthy, "health_failed": health})
+    assert outcome["status"] == status
+    assert outcome["escalate"] == (status == "escalated")
+    assert bool(outcome["reasons"]) == outcome["escalate"]
+
+
+def test_outcome_in_check_mode_is_a_plan_and_still_names_what_would_escalate():
+    plans = [_plan("z", "escalate", "persistent")]
+    outcome = classify.judge_outcome(plans, [], None, check_mode=True)
+    assert outcome["status"] == "planned" and outcome["escalate"] and outcome["reasons"] == ["persistent"]
+
+
+def test_continuing_a_healed_incident_resolves_it():
+    outcome = classify.judge_outcome([], [], {"unhealthy": [], "health_failed": []})
+    assert outcome["status"] == "resolved" and outcome["resolution"] == "service found healthy"
