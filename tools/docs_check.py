@@ -1,10 +1,13 @@
-#!/usr/bin/env python
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Render the documentation of every plugin and role of an installed collection.
+"""Helper of tools/docs-check.sh (make docs-check), the one command of the docs check.
 
-Called by tools/docs-check.sh after it built the collection and installed the
-tarball. The plugins to check come from the checkout's files, so a new plugin is
-checked without editing this script:
+Not a command of its own: tools/docs-check.sh builds the collection, installs the
+tarball and runs this file as `python docs_check.py CHECKOUT INSTALLED` with only the
+installed copy on ANSIBLE_COLLECTIONS_PATH. Every plugin file ansible-doc reports must
+lie in INSTALLED, so docs rendered from a checkout or a collection link fail.
+
+The plugins to check come from the checkout's files, so a new plugin is checked
+without editing this script (and one that build_ignore left out fails):
 
 - plugins/<type>/<name>.py for modules, callbacks and the other one-plugin-per-file
   types;
@@ -19,6 +22,7 @@ rendering lacks its header, or when ansible-doc prints an error about it.
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import subprocess
@@ -56,6 +60,7 @@ def errors_about(stderr: str, names: list[str]) -> list[str]:
     return found
 
 
+@functools.lru_cache(maxsize=None)
 def listed_files(doc_type: str) -> dict[str, str]:
     """`ansible-doc -F` for the collection: plugin FQCN -> file path."""
     proc = ansible_doc("-t", doc_type, "-F", COLLECTION)
@@ -142,9 +147,25 @@ def check_type(doc_type: str, names: list[str]) -> list[str]:
     return problems
 
 
+def outside(installed: pathlib.Path, doc_types: list[str]) -> list[str]:
+    """Plugins whose file ansible-doc finds anywhere but in the installed collection."""
+    problems = []
+    for doc_type in doc_types:
+        for name, path in sorted(listed_files(doc_type).items()):
+            if not pathlib.Path(path).resolve().is_relative_to(installed):
+                problems.append(f"{doc_type} {name}: ansible-doc reads {path}, not the installed collection")
+    return problems
+
+
 def main() -> int:
+    if len(sys.argv) != 3:
+        print("usage: run tools/docs-check.sh (make docs-check); it calls docs_check.py CHECKOUT INSTALLED",
+              file=sys.stderr)
+        return 2
     repo = pathlib.Path(sys.argv[1])
+    installed = pathlib.Path(sys.argv[2]).resolve()
     wanted, problems = expected_plugins(repo)
+    problems.extend(outside(installed, sorted(t for t in wanted if t != "role")))
     total = 0
     for doc_type in sorted(wanted):
         names = sorted(wanted[doc_type])

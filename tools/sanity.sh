@@ -1,11 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
-# Run `ansible-test sanity` on a copy of the collection's files (tracked plus
-# untracked-not-ignored, as git lists them) laid out as
-# <tmp>/ansible_collections/ai_orchestrator/incident_response, with Python 3.11
-# in ansible-test's own virtual environments (no containers).
+# Sanity of what users get and of what stays in the checkout:
+#  1. checkout-only files (tracked plus untracked-not-ignored files that the built
+#     collection leaves out: drill/, tests/integration/, tests/benchmarks/, tools/,
+#     extensions/molecule/, ...): bash -n and shellcheck for shell scripts, pyflakes
+#     for Python, yamllint (ansible-test's rules) for YAML. They run for real in
+#     `make test` (pytest, the molecule drills) and ansible-lint (`make lint`).
+#  2. `ansible-test sanity` on the collection as built and installed from the tarball
+#     (tools/built-collection.sh), with Python 3.11 in ansible-test's own virtual
+#     environments (no containers). tests/sanity/ignore-*.txt may only name files of
+#     the built collection.
 #   VENV        venv holding ansible-test (default ~/.cache/aio-venv-test)
-#   KEEP_COPY=1 keep the temporary copy (its tests/output has the reports)
+#   KEEP_COPY=1 keep the temporary install (its tests/output has the reports)
 # Extra arguments go to ansible-test, e.g. tools/sanity.sh --test validate-modules
 set -euo pipefail
 
@@ -17,6 +23,61 @@ ca_bundle="${PIP_CERT:-/etc/ssl/certs/ca-certificates.crt}"
 
 [ -x "$ansible_test" ] || { echo "sanity: $ansible_test not found; create the test venv first" >&2; exit 2; }
 
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/aio-sanity.XXXXXX")"
+if [ "${KEEP_COPY:-0}" = 1 ]; then
+  echo "sanity: install kept in $tmp" >&2
+else
+  trap 'rm -rf "$tmp"' EXIT
+fi
+dest="$("$repo/tools/built-collection.sh" "$tmp")"
+
+# --- 1. checkout-only files ---------------------------------------------------------
+# Files git knows (tracked and still present, or untracked and not ignored) that the
+# built collection does not hold.
+shell_files=() python_files=() yaml_files=()
+while IFS= read -r -d '' f; do
+  if [ ! -f "$repo/$f" ] || [ -L "$repo/$f" ] || [ -e "$dest/$f" ]; then continue; fi
+  case "$f" in
+    .ci/run) shell_files+=("$f") ;;
+    *.sh) shell_files+=("$f") ;;
+    *.py) python_files+=("$f") ;;
+    *.yml|*.yaml|.ansible-lint) yaml_files+=("$f") ;;
+    *)
+      first="$(head -n1 "$repo/$f" 2>/dev/null || true)"
+      case "$first" in
+        '#!'*python*) python_files+=("$f") ;;
+        '#!'*bash*|'#!'*/sh|'#!'*' sh') shell_files+=("$f") ;;
+      esac ;;
+  esac
+done < <(cd "$repo" && git ls-files -z --cached --others --exclude-standard)
+
+checkout_rc=0
+fail() { echo "sanity: checkout: $*" >&2; checkout_rc=1; }
+cd "$repo"
+if [ "${#shell_files[@]}" -gt 0 ]; then
+  for f in "${shell_files[@]}"; do bash -n "$f" || fail "bash -n $f"; done
+  if command -v shellcheck >/dev/null; then
+    shellcheck -x -P SCRIPTDIR "${shell_files[@]}" || fail "shellcheck"
+  else
+    fail "shellcheck not installed (make system-packages)"
+  fi
+fi
+if [ "${#python_files[@]}" -gt 0 ]; then
+  if [ -x "$venv/bin/pyflakes" ]; then
+    "$venv/bin/pyflakes" "${python_files[@]}" || fail "pyflakes"
+  else
+    echo "sanity: WARNING: pyflakes not in $venv; Python files are only compiled" >&2
+    "$python" -m py_compile "${python_files[@]}" || fail "py_compile"
+  fi
+fi
+if [ "${#yaml_files[@]}" -gt 0 ]; then
+  yamllint_config="$("$python" -c 'import ansible_test, os; print(os.path.join(os.path.dirname(ansible_test.__file__), "_util/controller/sanity/yamllint/config/default.yml"))')"
+  "$venv/bin/yamllint" -s -c "$yamllint_config" "${yaml_files[@]}" || fail "yamllint"
+fi
+echo "sanity: checkout-only files: ${#shell_files[@]} shell, ${#python_files[@]} Python, ${#yaml_files[@]} YAML:" \
+  "$([ "$checkout_rc" = 0 ] && echo passed || echo FAILED)"
+
+# --- 2. ansible-test sanity on the installed collection ------------------------------
 # ansible-test bootstraps pip in each venv it creates with a get-pip script that it
 # downloads from a host outside the package registries. It uses a cached copy when
 # present, run as a script with pip-install arguments plus --no-setuptools/--no-wheel.
@@ -56,24 +117,6 @@ if [ -n "$pip_version" ]; then
   write_get_pip "$HOME/.ansible/test/cache/get_pip_${pip_version//./_}.py"
 fi
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/aio-sanity.XXXXXX")"
-if [ "${KEEP_COPY:-0}" = 1 ]; then
-  echo "sanity: copy kept in $tmp" >&2
-else
-  trap 'rm -rf "$tmp"' EXIT
-fi
-dest="$tmp/ansible_collections/ai_orchestrator/incident_response"
-mkdir -p "$dest"
-
-# Tracked files still present plus untracked files git does not ignore, except
-# collections/: pytest-ansible's links from the top level back to the checkout.
-(cd "$repo" && git ls-files -z --cached --others --exclude-standard \
-  | while IFS= read -r -d '' f; do
-      case "$f" in collections/*) continue ;; esac
-      if [ -e "$f" ] || [ -L "$f" ]; then printf '%s\0' "$f"; fi
-    done \
-  | tar --null -T - -cf -) | tar -C "$dest" -xf -
-
 run() {
   (cd "$dest" && "$ansible_test" sanity --venv --python 3.11 --color no "$@")
 }
@@ -89,4 +132,6 @@ if [ "$rc" -ne 0 ] && [ -n "$named" ] && [ ! -e "$named" ]; then
   rc=0
   run "$@" || rc=$?
 fi
+echo "sanity: ansible-test sanity on the installed collection: $([ "$rc" = 0 ] && echo passed || echo "FAILED ($rc)")"
+[ "$checkout_rc" = 0 ] || { echo "sanity: checkout-only files FAILED (see above)" >&2; exit 1; }
 exit "$rc"

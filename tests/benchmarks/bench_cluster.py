@@ -3,7 +3,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The benchmark's part of the drill cluster, for diagnosis_bench.py: kwok nodes of its own
 (bench-node-*, tainted so that only benchmark pods land there) and namespaces bench-N of
-N pods in Deployments of at most 100 replicas, ~2% of them crash-looping.
+N pods in Deployments of at most 100 replicas, a share of them (2% by default) crash-looping.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ BIN = Path(sys.executable).parent  # ansible-playbook of the venv that runs the 
 BENCH_LABEL = "drill.incident-response.io/bench"
 FAULT_LABEL = "drill.incident-response.io/fault"
 PODS_PER_NODE = 250  # kubelet --max-pods of large nodes; a /23 pod CIDR holds them
-FAULT_SHARE = 0.02
+FAULT_SHARE = 0.02  # default share of crash-looping pods (diagnosis_bench.py --unhealthy)
 ENV = dict(
     os.environ,
     KUBECONFIG=KUBECONFIG,
@@ -113,8 +113,9 @@ def pod_states(ns):
     return [line.split() for line in out.splitlines() if line.strip()]
 
 
-def create_namespace(ns, size, rng):
-    """bench-N with N Running pods, ~2% of them then crash-looping. Returns the pod names."""
+def create_namespace(ns, size, rng, share=FAULT_SHARE):
+    """bench-N with N Running pods, then `share` of them (at least one) crash-looping.
+    Returns the pod names and the crash-looping ones, both sorted."""
     t0 = time.monotonic()
     kubectl("create", "namespace", ns)
     apply([deployment(ns, i, min(100, size - i * 100)) for i in range(math.ceil(size / 100))])
@@ -125,7 +126,7 @@ def create_namespace(ns, size, rng):
 
     wait("%d pods Ready in %s" % (size, ns), 300 + size * 0.2, ready, every=3)
     pods = sorted(s[0] for s in pod_states(ns))
-    faulty = set(rng.sample(pods, max(1, round(size * FAULT_SHARE))))
+    faulty = set(rng.sample(pods, max(1, round(size * share))))
     kubectl("label", "pods", "-n", ns, *sorted(faulty), "%s=crashloop" % FAULT_LABEL)
     wait(
         "crash loops in %s" % ns,
@@ -142,7 +143,7 @@ def create_namespace(ns, size, rng):
     except RuntimeError as exc:
         log("%s; kubectl top may fail" % exc)
     log("%s: %d pods (%d crash-looping) ready in %.0fs" % (ns, size, len(faulty), time.monotonic() - t0))
-    return pods
+    return pods, sorted(faulty)
 
 
 def delete_namespaces(names, timeout=900):

@@ -4,12 +4,19 @@
 """Diagnosis benchmark on the drill cluster (a benchmark, not a test: nothing asserts).
 
 For each size N (pods) it creates namespace bench-N with Deployments of at most 100
-replicas on kwok nodes of its own, makes ~2% of the pods crash-loop, and measures the
-wall time and the API requests of three ways to run the runbook's diagnosis:
+replicas on kwok nodes of its own, makes a share of the pods crash-loop (--unhealthy, 2%
+by default), and measures the wall time and the API requests of ways to run the runbook's
+diagnosis:
 
-  A  this collection: one workload_health_info task (playbooks/collection.yml)
-  B  kubernetes.core: k8s_info lists + one k8s_log task per pod (playbooks/kubernetes_core.yml)
-  C  the runbook's kubectl commands, describe + logs per pod (runbook_kubectl.sh)
+  A      this collection: one workload_health_info task (playbooks/collection.yml)
+  B      kubernetes.core: k8s_info lists + one k8s_log task per pod (playbooks/kubernetes_core.yml)
+  B2     kubernetes.core as an experienced engineer writes it: the same lists, then k8s_log
+         only for unhealthy containers, at most 10 as the collection
+         (playbooks/kubernetes_core_targeted.yml)
+  B2ALL  the same, logs of every unhealthy container
+  C      the runbook's kubectl commands, describe + logs per pod (runbook_kubectl.sh)
+  F      the floor: an empty ansible-playbook run + kubectl get pods,events + the logs the
+         collection fetches (floor.sh)
 
 Requests are counted exactly by a proxy the method's clients go through
 (counting_proxy.py) and, as a cross-check, on the server (apiserver_request_total)
@@ -27,19 +34,29 @@ import os
 import random
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_cluster import BENCH_LABEL, BIN, ENV, KUBECONFIG, KUBECTL, PODS_PER_NODE, ROOT
+from bench_cluster import BENCH_LABEL, BIN, ENV, FAULT_SHARE, KUBECONFIG, KUBECTL, PODS_PER_NODE, ROOT
 from bench_cluster import apply, create_namespace, delete_namespaces, kubectl, log, node, wait
 from counting_proxy import CountingProxy
 
 HERE = Path(__file__).resolve().parent
 DOC = ROOT / "docs" / "benchmarks.md"
-METHODS = {"A": "collection", "B": "kubernetes.core", "C": "kubectl per pod"}
+METHODS = {
+    "A": "collection",
+    "B": "kubernetes.core",
+    "B2": "kubernetes.core targeted",
+    "B2ALL": "kubernetes.core targeted, all logs",
+    "C": "kubectl per pod",
+    "F": "floor",
+}
+SHORT = {"B2ALL": "B2-all"}  # how a method is named in the tables
+PARTS = ("empty_playbook", "get", "select", "logs")  # floor.sh's parts
 METRIC = re.compile(r"^apiserver_request_total\{(.*)\} ([0-9.e+]+)$")
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -123,8 +140,8 @@ def run(cmd, workdir, label, env):
     return proc.stdout
 
 
-def playbook(name, ns, ctx, label, log_pods=None):
-    extra = {"bench_namespace": ns, "ansible_python_interpreter": sys.executable}
+def playbook(name, ns, ctx, label, log_pods=None, **bench_vars):
+    extra = dict(bench_vars, bench_namespace=ns, ansible_python_interpreter=sys.executable)
     if log_pods is not None:
         extra["bench_log_pods"] = log_pods
     varfile = Path(ctx["workdir"]) / ("%s.vars.json" % label)
@@ -133,27 +150,64 @@ def playbook(name, ns, ctx, label, log_pods=None):
     return run(cmd, ctx["workdir"], label, ctx["env"])
 
 
+def label(method, ns, ctx, pods=None):
+    """Name of a run's output files: method, namespace, sample size, repetition."""
+    return "-".join([method, ns] + ([] if pods is None else [str(len(pods))]) + [ctx.get("run", "warm")])
+
+
+def log_containers(out, key="log_containers"):
+    """The pod/container names a run read logs of, from its BENCH line."""
+    m = re.search(r"\b%s=([\w./,-]*)" % key, out)
+    return ",".join(sorted(filter(None, m.group(1).split(",")))) if m else None
+
+
 def method_a(ns, ctx, _pods=None):
-    out = playbook("collection.yml", ns, ctx, "A-" + ns)
+    out = playbook("collection.yml", ns, ctx, label("A", ns, ctx))
     m = re.search(r"BENCH api_requests=(\d+)", out)
-    return {"module": int(m.group(1)) if m else None}
+    return {"module": int(m.group(1)) if m else None, "log_containers": log_containers(out, "log_container_names")}
 
 
 def method_b(ns, ctx, pods=None):
-    playbook("kubernetes_core.yml", ns, ctx, "B-%s-%s" % (ns, "all" if pods is None else len(pods)), pods)
+    playbook("kubernetes_core.yml", ns, ctx, label("B", ns, ctx, pods), pods)
+
+
+def method_b2(ns, ctx, _pods=None, cap=10):
+    out = playbook("kubernetes_core_targeted.yml", ns, ctx, label("B2" if cap else "B2ALL", ns, ctx), bench_log_cap=cap)
+    m = re.search(r"BENCH log_requests=(\d+)", out)
+    return {"log_requests": int(m.group(1)) if m else None, "log_containers": log_containers(out)}
+
+
+def method_b2all(ns, ctx, _pods=None):
+    return method_b2(ns, ctx, cap=0)
+
+
+def method_f(ns, ctx, _pods=None):
+    name = label("F", ns, ctx)
+    args = [str(HERE / "floor.sh"), ns, str(Path(ctx["workdir"]) / name), "10", str(ctx["floor_jobs"])]
+    out = run(args, ctx["workdir"], name, ctx["env"])
+    fields = dict(kv.split("=", 1) for kv in re.search(r"^BENCH (.*)$", out, re.M).group(1).split())
+    result = {
+        "parts": {k: float(fields[k]) for k in PARTS},
+        "log_requests": int(fields["log_requests"]),
+        "log_containers": log_containers(out),
+    }
+    if int(fields["failed"]):
+        result["failed_commands"] = int(fields["failed"])
+    return result
 
 
 def method_c(ns, ctx, pods=None):
-    label = "C-%s-%s" % (ns, "all" if pods is None else len(pods))
-    args = [str(HERE / "runbook_kubectl.sh"), ns, str(Path(ctx["workdir"]) / label)]
+    label_ = label("C", ns, ctx, pods)
+    args = [str(HERE / "runbook_kubectl.sh"), ns, str(Path(ctx["workdir"]) / label_)]
     if pods is not None:
-        Path(ctx["workdir"], label + ".pods").write_text("".join(p + "\n" for p in pods))
-        args.append(str(Path(ctx["workdir"], label + ".pods")))
-    failed = int(re.search(r"failed=(\d+)", run(args, ctx["workdir"], label, ctx["env"])).group(1))
+        Path(ctx["workdir"], label_ + ".pods").write_text("".join(p + "\n" for p in pods))
+        args.append(str(Path(ctx["workdir"], label_ + ".pods")))
+    failed = int(re.search(r"failed=(\d+)", run(args, ctx["workdir"], label_, ctx["env"])).group(1))
     return {"failed_commands": failed} if failed else None
 
 
-RUNNERS = {"A": method_a, "B": method_b, "C": method_c}
+RUNNERS = {"A": method_a, "B": method_b, "B2": method_b2, "B2ALL": method_b2all, "C": method_c, "F": method_f}
+PER_POD = ("B", "C")  # one step per pod of the namespace: sampled above --max-per-pod-pods
 
 
 def per_pod(method, ns, pods, args, rng, ctx):
@@ -180,6 +234,30 @@ def per_pod(method, ns, pods, args, rng, ctx):
         wire=round(extrapolate("wire")),
         server=max(0, round(extrapolate("server"))),
     )
+
+
+def aggregate(runs):
+    """Several runs of one method at one size: medians, the range of wall times, every time."""
+    times = [r["seconds"] for r in runs]
+    middle = sorted(runs, key=lambda r: r["seconds"])[(len(runs) - 1) // 2]
+    result = dict(
+        middle,  # breakdown and extras of the (lower) median run
+        seconds=statistics.median(times),
+        seconds_min=min(times),
+        seconds_max=max(times),
+        times=times,
+        wire=statistics.median(r["wire"] for r in runs),
+        wire_range=(min(r["wire"] for r in runs), max(r["wire"] for r in runs)),
+        server=statistics.median(r["server"] for r in runs),
+        idle_rate=max(r["idle_rate"] for r in runs),
+        busy=any(r["busy"] for r in runs),
+        log_sets=sorted({r["log_containers"] for r in runs if r.get("log_containers") is not None}),
+    )
+    if any("parts" in r for r in runs):
+        result["parts"] = {k: statistics.median(r["parts"][k] for r in runs) for k in PARTS}
+    if any(r.get("failed_commands") for r in runs):
+        result["failed_commands"] = sum(r.get("failed_commands", 0) for r in runs)
+    return result
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -213,11 +291,17 @@ def cell(result, key, fmt="%d"):
     return "≈%s¹" % text if "sample" in result else text
 
 
-def render(results, meta, args):
-    lines = [
+def header(meta):
+    return [
         "Run of %s on %s (`nproc` %s); load average %s at start, %s at end; %s minutes in all."
         % (meta["date"], meta["machine"], meta["nproc"], meta["load_start"], meta["load_end"], meta["minutes"]),
         "Versions: %s. Command: `%s`." % (", ".join("%s %s" % kv for kv in meta["versions"].items()), meta["command"]),
+    ]
+
+
+def render(results, meta, args):
+    """The A/B/C table of the original benchmark (one run per method, the default share of faults)."""
+    lines = header(meta) + [
         "",
         "| Pods | A: collection, s | A: requests | B: kubernetes.core, s | B: requests | C: kubectl, s | C: requests |",
         "|---:|---:|---:|---:|---:|---:|---:|",
@@ -271,6 +355,131 @@ def render(results, meta, args):
     return "\n".join(lines) + "\n"
 
 
+def seconds(value):
+    return "%.1f" % value if value >= 10 else "%.2f" % value
+
+
+def render_methods(results, meta, args):
+    """One row per size and method: median and range of the runs, requests, ratios to A."""
+    lines = header(meta) + [
+        "",
+        "| Pods | Unhealthy pods | Method | Runs | Wall time, s: median (min-max) | Requests | Server-side requests "
+        "| A ÷ method, time | A ÷ method, requests |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for size, res in sorted(results.items()):
+        a = res.get("A")
+        for m in [m for m in args.methods if m in res]:
+            r = res[m]
+            approx = ("≈", "¹") if "sample" in r else ("", "")
+            wall = seconds(r["seconds"])
+            if len(r["times"]) > 1:
+                wall += " (%s-%s)" % (seconds(r["seconds_min"]), seconds(r["seconds_max"]))
+            requests = "%d" % r["wire"]
+            if r["wire_range"][0] != r["wire_range"][1]:
+                requests += " (%d-%d)" % r["wire_range"]
+            if m == "A":
+                requests += " (module: %s)" % r.get("module")
+            ratios = ["-", "-"]
+            if a is not None:
+                ratios = ["%.2f" % (a["seconds"] / r["seconds"]), "%.2f" % (a["wire"] / r["wire"]) if r["wire"] else "-"]
+            lines.append(
+                "| %d | %d | %s %s | %d | %s%s%s | %s%s%s | %s%s%s%s | %s | %s |"
+                % (
+                    size,
+                    len(args.unhealthy_pods[size]),
+                    SHORT.get(m, m),
+                    METHODS[m],
+                    len(r["times"]),
+                    approx[0],
+                    wall,
+                    approx[1],
+                    approx[0],
+                    requests,
+                    approx[1],
+                    approx[0],
+                    "%d" % r["server"],
+                    approx[1],
+                    "*" if r["busy"] else "",
+                    ratios[0],
+                    ratios[1],
+                )
+            )
+    samples = sorted({r["sample"] for res in results.values() for r in res.values() if "sample" in r})
+    if samples:
+        lines += [
+            "",
+            "¹ extrapolated from a sample of %s pods: the run without the per-pod step plus N/K times what "
+            "the sample of K pods added (`--max-per-pod-pods`)." % " and ".join(map(str, samples)),
+        ]
+    lines += [
+        "",
+        "Requests: through the counting proxy, median of the runs (range when they differ). Server-side: "
+        "kube-apiserver and metrics-server `/metrics`, idle rate subtracted (at most %.1f req/s here), "
+        "median; * = the cluster was busy with other clients during at least one run. "
+        "A ÷ method: below 1, A takes less."
+        % max(r["idle_rate"] for res in results.values() for r in res.values()),
+        "",
+        "Every run's wall time, s, in the order run:",
+        "",
+    ]
+    for size, res in sorted(results.items()):
+        lines.append(
+            "- %d pods: %s"
+            % (size, "; ".join("%s %s" % (SHORT.get(m, m), ", ".join(seconds(t) for t in res[m]["times"])) for m in args.methods if m in res))
+        )
+    notes = []
+    for size, res in sorted(results.items()):
+        if "F" in res:
+            parts = res["F"]["parts"]
+            notes.append(
+                "F at %d pods, median of each part: empty `ansible-playbook` %s s, `kubectl get pods,events -o json` %s s, "
+                "picking the containers %s s, %d log fetches %s s (%d at a time)."
+                % (
+                    size,
+                    seconds(parts["empty_playbook"]),
+                    seconds(parts["get"]),
+                    seconds(parts["select"]),
+                    res["F"]["log_requests"],
+                    seconds(parts["logs"]),
+                    args.floor_jobs,
+                )
+            )
+        if "A" in res and res["A"]["log_sets"]:
+            reference = res["A"]["log_sets"][0]
+            count = len(reference.split(",")) if reference else 0
+            same = [m for m in ("B2", "F") if m in res and res[m]["log_sets"] == [reference]]
+            differ = [m for m in ("B2", "F") if m in res and res[m]["log_sets"] != [reference]]
+            text = "At %d pods A read the logs of %d containers%s" % (
+                size,
+                count,
+                " (the same in every run)" if len(res["A"]["log_sets"]) == 1 else " (not the same in every run)",
+            )
+            if same:
+                text += "; %s read the logs of the same containers in every run" % " and ".join(same)
+            if differ:
+                text += "; %s read others in at least one run (see the run outputs)" % " and ".join(differ)
+            if "B2ALL" in res:
+                text += "; B2-all made %d log requests" % res["B2ALL"]["log_requests"]
+            notes.append(text + ".")
+    if notes:
+        lines += [""] + notes
+    largest = max(results)
+    lines += ["", "Requests by verb and resource at %d pods (through the proxy, median run):" % largest, ""]
+    for m in [m for m in args.methods if m in results[largest]]:
+        parts = ", ".join("%s %d" % kv for kv in results[largest][m]["breakdown"].most_common())
+        lines.append("- %s (%s): %s" % (SHORT.get(m, m), METHODS[m], parts or "none"))
+    failures = [
+        "%s at %d pods: %d" % (SHORT.get(m, m), s, r["failed_commands"])
+        for s, res in sorted(results.items())
+        for m, r in sorted(res.items())
+        if r.get("failed_commands")
+    ]
+    if failures:
+        lines += ["", "kubectl commands that failed, over all runs (included in time and requests): " + "; ".join(failures) + "."]
+    return "\n".join(lines) + "\n"
+
+
 def write_doc(block, name):
     begin, end = "<!-- diagnosis-bench:%s:begin -->" % name, "<!-- diagnosis-bench:%s:end -->" % name
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
@@ -286,13 +495,22 @@ def write_doc(block, name):
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--sizes", default="10,100,1000,5000", help="pod counts, comma-separated")
-    parser.add_argument("--methods", default="A,B,C", help="which of A,B,C to run")
+    parser.add_argument("--methods", default="A,B,C", help="which of %s to run, in this order" % ",".join(METHODS))
+    parser.add_argument(
+        "--unhealthy",
+        type=float,
+        default=FAULT_SHARE,
+        help="share of each namespace's pods made to crash-loop (at least one pod); default %(default)s",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each method per size (median, min and max)")
+    parser.add_argument("--once", default="", help="methods run only once however large --repeat (e.g. B,C)")
     parser.add_argument(
         "--max-per-pod-pods",
         type=int,
         default=1000,
         help="above this many pods B and C loop over a random sample this large and extrapolate",
     )
+    parser.add_argument("--floor-jobs", type=int, default=4, help="log fetches F runs at a time")
     parser.add_argument("--baseline-cap", type=float, default=60.0, help="longest idle interval for the baseline, s")
     parser.add_argument(
         "--quiet-rate",
@@ -304,8 +522,20 @@ def parse_args():
     parser.add_argument("--block", default="results", help="name of the generated block in docs/benchmarks.md")
     parser.add_argument("--no-doc", action="store_true", help="print the results only")
     args = parser.parse_args()
+
+    def methods(text):
+        names = [m.strip().upper().replace("-", "") for m in text.split(",") if m.strip()]
+        unknown = [m for m in names if m not in METHODS]
+        if unknown:
+            parser.error("unknown method %s; choose from %s" % (", ".join(unknown), ", ".join(METHODS)))
+        return names
+
     args.sizes = [int(s) for s in args.sizes.split(",")]
-    args.methods = [m.strip().upper() for m in args.methods.split(",")]
+    args.methods, args.once = methods(args.methods), methods(args.once)
+    if not 0 < args.unhealthy <= 1 or args.repeat < 1:
+        parser.error("--unhealthy must be in (0, 1] and --repeat at least 1")
+    # The original table (A, B, C once each, 2% faults) or one row per method with ratios to A.
+    args.render = render if set(args.methods) <= set("ABC") and args.repeat == 1 and args.unhealthy == FAULT_SHARE else render_methods
     return args
 
 
@@ -322,11 +552,12 @@ def main():
     workdir = tempfile.mkdtemp(prefix="diagnosis-bench-")
     args.proxy = CountingProxy(KUBECONFIG)
     kubeconfig = args.proxy.kubeconfig(os.path.join(workdir, "kubeconfig"))
-    ctx = {"workdir": workdir, "env": dict(ENV, KUBECONFIG=kubeconfig, K8S_AUTH_KUBECONFIG=kubeconfig)}
+    env = dict(ENV, KUBECONFIG=kubeconfig, K8S_AUTH_KUBECONFIG=kubeconfig)
+    ctx = {"workdir": workdir, "env": env, "floor_jobs": args.floor_jobs}
     log("outputs of every run in %s; API proxy %s" % (workdir, args.proxy.url))
     namespaces = ["bench-%d" % s for s in args.sizes]
     nodes = [node(i) for i in range(math.ceil(max(args.sizes) * 1.1 / PODS_PER_NODE))]
-    results = {}
+    results, args.unhealthy_pods = {}, {}
     try:
         delete_namespaces(namespaces)  # leftovers of an interrupted run
         apply(nodes)
@@ -337,29 +568,42 @@ def main():
             lambda: kubectl("get", "nodes", "-l", BENCH_LABEL, "-o", ready).split().count("True") == len(nodes),
         )
         for size, ns in zip(args.sizes, namespaces):
-            pods = create_namespace(ns, size, rng)
+            pods, faulty = create_namespace(ns, size, rng, args.unhealthy)
             if not results:  # warm the clients' discovery caches once, unmeasured
+                ctx.pop("run", None)
                 method_a(ns, ctx), method_b(ns, ctx, []), method_c(ns, ctx, [])
-            results[size] = {}
-            for m in args.methods:
-                log("%s: method %s (%s)" % (ns, m, METHODS[m]))
-                if m == "A":
-                    r = results[size][m] = measure(lambda: method_a(ns, ctx), args)
-                else:
-                    r = results[size][m] = per_pod(m, ns, pods, args, rng, ctx)
-                log(
-                    "%s: %s %.1fs, %d requests (server %d, idle %.1f/s)%s%s"
-                    % (
-                        ns,
-                        m,
-                        r["seconds"],
-                        r["wire"],
-                        r["server"],
-                        r["idle_rate"],
-                        ", module %s" % r["module"] if "module" in r else "",
-                        ", extrapolated" if "sample" in r else "",
+                if "F" in args.methods:
+                    method_f(ns, ctx)
+            runs = collections.defaultdict(list)
+            # Round robin (A, B2, F, A, B2, F...), so that a slow spell of the shared machine
+            # does not land on one method's runs only.
+            for rep in range(args.repeat):
+                for m in args.methods:
+                    if rep and m in args.once:
+                        continue
+                    ctx["run"] = "r%d" % (rep + 1)
+                    log("%s: method %s (%s), run %d" % (ns, SHORT.get(m, m), METHODS[m], rep + 1))
+                    if m in PER_POD:
+                        r = per_pod(m, ns, pods, args, rng, ctx)
+                    else:
+                        r = measure(lambda: RUNNERS[m](ns, ctx), args)
+                    runs[m].append(r)
+                    log(
+                        "%s: %s %.1fs, %d requests (server %d, idle %.1f/s)%s%s%s"
+                        % (
+                            ns,
+                            SHORT.get(m, m),
+                            r["seconds"],
+                            r["wire"],
+                            r["server"],
+                            r["idle_rate"],
+                            ", module %s" % r["module"] if "module" in r else "",
+                            ", %s" % " ".join("%s %.2fs" % kv for kv in r["parts"].items()) if "parts" in r else "",
+                            ", extrapolated" if "sample" in r else "",
+                        )
                     )
-                )
+            results[size] = {m: aggregate(rs) for m, rs in runs.items()}
+            args.unhealthy_pods[size] = faulty
             delete_namespaces([ns])
     finally:
         log("cleaning up: namespaces %s, %d bench nodes" % (", ".join(namespaces), len(nodes)))
@@ -379,7 +623,7 @@ def main():
         "versions": versions(),
         "command": " ".join(["diagnosis_bench.py"] + sys.argv[1:]),
     }
-    block = render(results, meta, args)
+    block = args.render(results, meta, args)
     print(block)
     if not args.no_doc:
         write_doc(block, args.block)

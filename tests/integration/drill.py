@@ -4,13 +4,15 @@
 Settings come from drill/versions.env and drill/drill.env exactly as the scripts read
 them; `kubectl()` runs the drill's own kubectl (the cluster's release, not whatever is
 on PATH) against $DRILL_KUBECONFIG; `client()` is a kubernetes Python client for the
-same cluster. Faults follow DESIGN.md: the label drill.incident-response.io/fault on a
-pod (transient) or in a workload's pod template (persistent).
+same cluster. Faults are put on by drill/fault.sh, the one place that writes them: the
+label drill.incident-response.io/fault on a pod (transient) or in a workload's pod
+template (persistent), drill.incident-response.io/usage=high on a pod.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from functools import lru_cache
@@ -210,14 +212,24 @@ def fixture_intact() -> list[str]:
 # --- faults --------------------------------------------------------------------------------
 
 
-def _template_patch(label: str, value: str | None) -> dict:
-    return {"spec": {"template": {"metadata": {"labels": {label: value}}}}}
+def fault_sh(*args: str, namespace: str = NAMESPACE, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run drill/fault.sh (same kubectl, kubeconfig and settings as kubectl() here) in `namespace`."""
+    proc = subprocess.run(["bash", str(DRILL / "fault.sh"), *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "DRILL_NAMESPACE": namespace}, check=False)
+    if proc.returncode != 0:
+        raise AssertionError(f"drill/fault.sh {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def _workload(name: str, kind: str) -> str:
+    """KIND/NAME for fault.sh: "deployment", anything else a StatefulSet (as the callers mean it)."""
+    return f"{'deployment' if kind == 'deployment' else 'statefulset'}/{name}"
 
 
 def inject_pod_fault(pod: str, fault: str, namespace: str = NAMESPACE) -> None:
     """Transient fault: label one pod; deleting the pod heals it."""
     assert fault in FAULTS, fault
-    core().patch_namespaced_pod(pod, namespace, {"metadata": {"labels": {FAULT_LABEL: fault}}})
+    fault_sh("label", pod, fault, namespace=namespace)
 
 
 def clear_pod_fault(pod: str, namespace: str = NAMESPACE, wait: bool = True) -> None:
@@ -230,33 +242,22 @@ def clear_pod_fault(pod: str, namespace: str = NAMESPACE, wait: bool = True) -> 
 def inject_workload_fault(name: str, fault: str, kind: str = "deployment", namespace: str = NAMESPACE) -> None:
     """Persistent fault: label the pod template, so every new pod fails the same way."""
     assert fault in FAULTS, fault
-    patch = _template_patch(FAULT_LABEL, fault)
-    if kind == "deployment":
-        apps().patch_namespaced_deployment(name, namespace, patch)
-    else:
-        apps().patch_namespaced_stateful_set(name, namespace, patch)
+    fault_sh("template", _workload(name, kind), fault, namespace=namespace)
 
 
 def clear_workload_fault(name: str, kind: str = "deployment", namespace: str = NAMESPACE,
                          wait: bool = True) -> None:
-    """Remove the template label (a new rollout replaces the failing pods)."""
-    patch = _template_patch(FAULT_LABEL, None)
-    if kind == "deployment":
-        apps().patch_namespaced_deployment(name, namespace, patch)
-    else:
-        apps().patch_namespaced_stateful_set(name, namespace, patch)
-        # A StatefulSet does not replace a pod that never became Ready after a bad
-        # template is reverted ("forced rollback" in the Kubernetes docs): delete it.
-        for pod in pods(name, namespace):
-            if (pod.metadata.labels or {}).get(FAULT_LABEL):
-                core().delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+    """Remove the template label (a new rollout replaces the failing pods; fault.sh deletes a
+    StatefulSet's faulty pods, which it would not replace by itself)."""
+    fault_sh("untemplate", _workload(name, kind), namespace=namespace)
     if wait:
         wait_workload_ready(name, kind=kind)
 
 
 def set_usage(pod: str, level: str | None, namespace: str = NAMESPACE) -> None:
     """drill.incident-response.io/usage=high on a pod (None removes the label)."""
-    core().patch_namespaced_pod(pod, namespace, {"metadata": {"labels": {USAGE_LABEL: level}}})
+    assert level in ("high", None), level
+    fault_sh("label" if level else "unlabel", pod, "usage-high", namespace=namespace)
 
 
 def pod_metrics(namespace: str = NAMESPACE) -> dict[str, dict]:

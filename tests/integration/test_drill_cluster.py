@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The drill cluster against the runbook: every seed command of the runbook, run both
-with kubectl and with the kubernetes Python client, and every drill fault (DESIGN.md)
+with kubectl and with the kubernetes Python client, and every drill fault (drill/fault.sh)
 looking as a real kubelet reports it, transient (label on a pod) and persistent (label
 in the pod template). Each test leaves the fixture as it found it."""
 

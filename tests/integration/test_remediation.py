@@ -8,7 +8,7 @@ import json
 import pytest
 
 import drill
-from playbook import module, playbook, recap, reset
+from playbook import kubeconfig_with_token, module, playbook, recap, reset
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
 NS = "ai-orchestrator"
@@ -32,7 +32,7 @@ def replicas(name):
 
 def test_unknown_workload_names_what_exists():
     result = remediate(action="scale", workload="no-such", replicas=2)
-    assert result["failed"] and "workload 'no-such' not found in namespace 'ai-orchestrator'" in result["msg"]
+    assert result["failed"] and "service 'no-such' not found in namespace 'ai-orchestrator'" in result["msg"]
     assert "api-gateway" in result["msg"]
 
 
@@ -145,3 +145,33 @@ def test_service_recovery_check_mode_changes_nothing(tmp_path):
     assert result.returncode == 0, result.stdout[-3000:]
     assert "would restart Deployment/api-gateway" in result.stdout
     assert {p.metadata.name for p in drill.pods()} == before
+
+
+def test_check_mode_says_what_the_dry_run_could_not_prove(tmp_path):
+    """A read-only identity: --check still plans, names each write the server refused to dry-run, and changes nothing."""
+    drill.kubectl("create", "serviceaccount", "read-only", namespace=NS, check=False)
+    drill.kubectl("create", "role", "read-only", "--verb=get,list,watch",
+                  "--resource=pods,pods/log,deployments,replicasets,statefulsets,events", namespace=NS, check=False)
+    drill.kubectl("create", "rolebinding", "read-only", "--role=read-only", "--serviceaccount=%s:read-only" % NS, namespace=NS, check=False)
+    token = drill.kubectl("create", "token", "read-only", namespace=NS).stdout.strip()
+    kubeconfig = kubeconfig_with_token(tmp_path, token)
+    pod = drill.ready_pods("api-gateway")[0].metadata
+    result = module("workload_remediation", check=True, kubeconfig=kubeconfig, namespace=NS,
+                    action="delete_pod", service="api-gateway", pods=[pod.name])
+    assert not result["failed"], result["msg"]
+    assert "not proven" in result["msg"]
+    refused = " ".join(result["unproven"])
+    assert "/pods/%s/eviction" % pod.name in refused and "403" in refused
+    assert "/deployments/api-gateway" in refused  # the history annotation's patch
+    assert drill.read_pod(pod.name).metadata.uid == pod.uid
+    assert HISTORY not in (drill.kubectl_json("get", "deployment", "api-gateway")["metadata"].get("annotations") or {})
+
+
+def test_check_mode_dry_runs_every_write_and_changes_nothing():
+    """Scale and rollback in check mode go to the API server as dry runs; the object is unchanged."""
+    before = drill.kubectl_json("get", "deployment", "execution-service")
+    result = remediate(check=True, action="scale", service="execution-service", replicas=before["spec"]["replicas"] + 1)
+    assert not result["failed"] and result["unproven"] == [] and "server-side dry run passed" in result["msg"]
+    after = drill.kubectl_json("get", "deployment", "execution-service")
+    assert after["spec"]["replicas"] == before["spec"]["replicas"]
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]

@@ -38,6 +38,8 @@ MODULE_UTILS_FILES = sorted(p for p in (REPO / "plugins" / "module_utils").rglob
 def utils_module(path):
     """Dotted name below plugins.module_utils of a module_utils file (k8s/client.py -> k8s.client)."""
     return ".".join(path.relative_to(REPO / "plugins" / "module_utils").with_suffix("").parts)
+
+
 ROLE_DIRS = sorted(p for p in (REPO / "roles").glob("*") if p.is_dir())
 
 

@@ -110,8 +110,6 @@ _POLICY = {
 }
 
 
-
-
 def validate_severity(value):
     """Return the canonical severity (``'p1'`` -> ``'P1'``) or raise SeverityError."""
     if isinstance(value, str):

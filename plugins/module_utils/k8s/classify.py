@@ -145,7 +145,8 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     """Classify one Deployment/StatefulSet from its summary and its pods' summaries.
 
     Returns a dict: classification, evidence, affected_pods, healthy_pods,
-    all_replicas_affected, bad_rollout, recommended_action.
+    pod_classifications (pod name -> class), all_replicas_affected, bad_rollout,
+    recommended_action.
     """
     per_pod = {}
     evidence = []
@@ -204,8 +205,9 @@ def plan_remediation(workload, max_replicas=10, scale_step=1):
     """Choose the runbook's action for one diagnosed workload.
 
     ``workload`` is an entry of ``workload_health_info``'s ``workloads``. Returns
-    a dict with ``action`` (none, delete_pod, scale, rollback, escalate),
-    ``pods`` (for delete_pod), ``replicas`` (for scale) and ``reason``.
+    a dict with ``workload``, ``kind``, ``classification``, ``action`` (none,
+    delete_pod, scale, rollback, escalate), ``pods`` (for delete_pod), ``replicas``
+    (for scale) and ``reason``.
     """
     cls = workload.get("classification")
     name = "%s/%s" % (workload.get("kind", "Deployment"), workload.get("name"))

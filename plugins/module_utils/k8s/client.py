@@ -233,7 +233,7 @@ class KubeClient(object):
         return self.request("GET", path, query=query)
 
     def list(self, path, page_size=1000, **query):
-        """List a collection across pages; return (items, resourceVersion)."""
+        """List a collection across pages; return every item."""
         items = []
         token = None
         while True:
@@ -311,4 +311,3 @@ def _api_error(status, method, path, text, retry_after=None):
             status=status,
         )
     return ClusterError("%s %s failed with HTTP %d: %s" % (method, path, status, message), status=status)
-

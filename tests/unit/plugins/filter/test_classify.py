@@ -9,7 +9,10 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.filter import
 
 
 def test_filters_are_registered():
-    assert set(flt.FilterModule().filters()) == {"classify_pod", "classify_workload", "remediation_plan", "remediation_plans", "remediation_results", "remediation_outcome", "derive_severity"}
+    assert set(flt.FilterModule().filters()) == {
+        "classify_pod", "classify_workload", "remediation_plan", "remediation_plans", "remediation_results", "remediation_outcome",
+        "derive_severity",
+    }
 
 
 def test_remediation_plan_requires_a_diagnosed_workload():

@@ -88,6 +88,8 @@ def test_policy_is_a_copy():
 
 def test_all_policies():
     assert list(sev.all_policies()) == ["P0", "P1", "P2", "P3"]
+
+
 @pytest.mark.parametrize(
     "states,expected",
     [
@@ -100,7 +102,6 @@ def test_all_policies():
 def test_derive_severity(states, expected):
     workloads = [{"name": n, "desired": 2, "ready": r, "classification": "healthy" if r else "crashloop"} for n, r in states.items()]
     assert sev.derive_severity(workloads)["severity"] == expected
-
 
 
 def test_degraded_but_serving_is_p2():

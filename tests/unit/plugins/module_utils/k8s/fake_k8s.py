@@ -186,7 +186,7 @@ class FakeClient(object):
         doomed = sorted(mine, key=lambda p: (wl.pod_ready(p), -(epoch(p["metadata"].get("creationTimestamp")) or 0)))
         for pod in doomed[: max(0, len(mine) - desired)]:
             self._delete("Pod", pod)
-        for _ in range(desired - len(mine)):
+        for _missing in range(desired - len(mine)):
             self._new_pod("ReplicaSet", current, "n%d" % next(self._serial))
         live = [p for p in self.of_kind("Pod") if wl.uid(current) in wl.owner_uids(p)]
         ready = len([p for p in live if wl.pod_ready(p)])

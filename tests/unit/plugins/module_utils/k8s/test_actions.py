@@ -80,7 +80,7 @@ def run(client, **kw):
 
 def sent(client):
     """(method, path, dry_run) of every write, in order."""
-    return [(method, path, dry_run) for method, path, _, dry_run in client.writes]
+    return [(write[0], write[1], write[3]) for write in client.writes]
 
 
 def pod_names(client, ready=None):
@@ -127,7 +127,7 @@ def test_delete_pod_evicts_one_at_a_time_waiting_for_each_replacement(clock):
     assert result["verified"] is True
     assert [s.split(":")[0] for s in result["steps"]] == [
         "evicted pod " + CRASHED, "Deployment/api-gateway healthy again", "evicted pod " + second, "Deployment/api-gateway healthy again"]
-    assert [m for m, _, _ in sent(client)] == ["POST", "PATCH", "POST"]
+    assert [sent_write[0] for sent_write in sent(client)] == ["POST", "PATCH", "POST"]
     [entry] = history(client)  # one action, one record, however many pods
     assert entry["pods"] == [CRASHED, second]
     assert len(pod_names(client, ready=True)) == 3 and CRASHED not in pod_names(client) and second not in pod_names(client)
@@ -143,7 +143,7 @@ def test_delete_pod_replaces_several_crashed_pods(clock):
     assert result["verified"] is True
     assert [s.split(":")[0] for s in result["steps"]] == [
         "evicted pod " + CRASHED, "Deployment/api-gateway healthy again", "evicted pod " + second, "Deployment/api-gateway healthy again"]
-    assert [m for m, _, _ in sent(client)] == ["POST", "PATCH", "POST"]
+    assert [sent_write[0] for sent_write in sent(client)] == ["POST", "PATCH", "POST"]
     [entry] = history(client)  # one action, one record, however many pods
     assert entry["pods"] == [CRASHED, second]
     assert len(pod_names(client, ready=True)) == 3 and CRASHED not in pod_names(client) and second not in pod_names(client)
@@ -525,7 +525,7 @@ def test_a_fault_eviction_cannot_fix_stops_at_the_budget(clock):
     """Each failed attempt is recorded on the workload, so the next run sees it and stops."""
     client = api_gateway(clock, pods=("ready", "crash"))
     client.new_pods = "crash"
-    for _ in range(3):
+    for _attempt in range(3):
         [crashed] = pod_names(client, ready=False)
         with pytest.raises(VerificationFailed, match="not transient"):
             run(client, action="delete_pod", pods=[crashed])

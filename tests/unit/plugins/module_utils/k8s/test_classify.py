@@ -141,7 +141,6 @@ def test_healthy_workload_needs_nothing():
     assert w["classification"] == "healthy" and classify.plan_remediation(w)["action"] == "none"
 
 
-
 def test_one_crashed_pod_of_a_working_new_revision_is_transient():
     rollout = {"recent": True, "revision": 3, "previous_revision": 2, "current_hash": "new", "age_seconds": 120}
     w = workload(ready=1, rollout=rollout)

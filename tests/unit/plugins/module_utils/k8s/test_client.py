@@ -95,7 +95,7 @@ def stub_client(monkeypatch):
             client.sent.append((method, path, query, body))
             answer = pending.pop(0) if pending else {}
             if isinstance(answer, Exception):
-                raise answer
+                raise answer  # pylint: disable=raising-bad-type
             return answer
 
         client._send = send
@@ -112,7 +112,7 @@ def test_dry_run_client_sends_every_write_as_a_server_side_dry_run_and_reads_as_
     client.post(EVICTION, {"kind": "Eviction"})
     client.request("PUT", DEPLOYMENT, query={"fieldManager": "aio"}, body={})
     client.request("DELETE", PODS + "/api-gateway-7d9c6f8b5-x2k4q")
-    queries = dict((method, query or {}) for method, _, query, _ in client.sent)
+    queries = dict((sent[0], sent[2] or {}) for sent in client.sent)
     assert client.sent[0][2] == {} and "dryRun" not in client.sent[1][2]
     assert client.sent[1][2]["labelSelector"] == "app.kubernetes.io/name=api-gateway"
     assert [queries[m].get("dryRun") for m in ("PATCH", "POST", "PUT", "DELETE")] == ["All"] * 4
@@ -124,7 +124,7 @@ def test_real_client_sends_writes_for_real(stub_client):
     client = stub_client()
     client.patch(SCALE, {"spec": {"replicas": 3}})
     client.post(EVICTION, {"kind": "Eviction"})
-    assert [query for _, _, query, _ in client.sent] == [None, None]
+    assert [sent[2] for sent in client.sent] == [None, None]
 
 
 def test_a_refused_dry_run_is_noted_as_unproven_and_check_mode_goes_on(stub_client):
@@ -180,7 +180,7 @@ def test_throttling_is_retried_with_backoff_on_the_injected_clock(stub_client):
 
 
 def test_throttling_backoff_is_capped_and_gives_up(stub_client):
-    answers = [_throttled(retry_after="120")] + [_throttled() for _ in range(k8s_client.THROTTLE_RETRIES)]
+    answers = [_throttled(retry_after="120")] + [_throttled() for _retry in range(k8s_client.THROTTLE_RETRIES)]
     client = stub_client(answers)
     with pytest.raises(ClusterError, match="HTTP 429: Too many requests") as caught:
         client.get(DEPLOYMENT)
@@ -191,7 +191,7 @@ def test_throttling_backoff_is_capped_and_gives_up(stub_client):
 def test_a_throttled_dry_run_write_is_retried_as_a_dry_run(stub_client):
     client = stub_client([_throttled("PATCH", SCALE), {"kind": "Scale"}], dry_run=True)
     assert client.patch(SCALE, {"spec": {"replicas": 3}}) == {"kind": "Scale"}
-    assert [query["dryRun"] for _, _, query, _ in client.sent] == ["All", "All"] and client.unproven == []
+    assert [sent[2]["dryRun"] for sent in client.sent] == ["All", "All"] and client.unproven == []
 
 
 @pytest.mark.parametrize("dry_run", [False, True])
