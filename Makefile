@@ -1,6 +1,9 @@
 # One entry point for developers, the README and CI.
-#   make run    - build and start the drill environment, break a pod, run the Service Down playbook
-#   make test   - unit, integration (drill cluster, PostgreSQL, Redis, HTTP), molecule, sanity, lint, docs
+#   make run        - build and start the drill environment, break a pod, run the Service Down playbook
+#   make test       - what CI runs (under 25 min warm): unit, integration (drill cluster, PostgreSQL,
+#                     Redis, HTTP), one molecule drill per behaviour, sanity, lint, docs
+#   make test-long  - the longer tier, run before work is called done: everything in test, the
+#                     tests marked long (every drill, long campaigns), then the benchmark
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -18,7 +21,7 @@ PYTEST_ARGS ?=
 
 include tools/quality.mk
 
-.PHONY: help deps venv system-packages drill-build drill-up drill-down run unit integration test bench clean-venv
+.PHONY: help deps venv system-packages drill-build drill-up drill-down run unit integration test test-long bench clean-venv
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -64,9 +67,11 @@ unit: deps  ## unit tests only (no servers)
 integration: deps drill-build  ## tests against the drill environment (starts and stops it)
 	$(PYTHON) -m pytest tests/integration -p no:cacheprovider -q $(PYTEST_ARGS)
 
-test: deps drill-build  ## everything CI runs
-	$(PYTHON) -m pytest tests/unit tests/integration -p no:cacheprovider -q $(PYTEST_ARGS)
-	$(MAKE) --no-print-directory sanity lint docs-check
+test: deps drill-build  ## what CI runs: unit, integration, one drill per behaviour; sanity, lint, docs alongside
+	PYTHON=$(PYTHON) PYTEST_ARGS="$(PYTEST_ARGS)" tools/test.sh fast
+
+test-long: deps drill-build  ## the longer tier: test plus the tests marked long, then the benchmark (BENCH_ARGS)
+	PYTHON=$(PYTHON) PYTEST_ARGS="$(PYTEST_ARGS)" BENCH_ARGS="$(BENCH_ARGS)" tools/test.sh long
 
 bench: drill-up  ## diagnosis benchmark at 10/100/1000/5000 pods (writes docs/benchmarks.md)
 	$(PYTHON) tests/benchmarks/diagnosis_bench.py $(BENCH_ARGS)

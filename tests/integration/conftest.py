@@ -31,6 +31,8 @@ ENV_SH = drill.DRILL / "env.sh"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "drill: needs the drill environment (drill/env.sh: cluster and data plane)")
+    config.addinivalue_line("markers", "long: only in the longer tier (make test-long): every drill, long campaigns")
+    config.addinivalue_line("markers", "alone: stops a shared server (API server, PostgreSQL, Redis); runs after the others, by itself")
 
 
 @contextmanager

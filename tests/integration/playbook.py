@@ -69,8 +69,19 @@ def molecule(scenario: str, command: str = "test", timeout: float = 900) -> subp
     )
 
 
+HISTORY = "incident-response.ai-orchestrator.io/remediation-history"
+
+
 def reset() -> None:
-    """Put the platform fixture back as shipped (drill/fault.sh reset)."""
+    """Put the platform fixture back as shipped (drill/fault.sh reset), unless it already is.
+
+    The check costs a few reads; the full reset re-applies the fixture and waits for every
+    rollout (about 5 s), so tests that left nothing behind do not pay for it.
+    """
+    apps = drill.apps()
+    workloads = apps.list_namespaced_deployment(drill.NAMESPACE).items + apps.list_namespaced_stateful_set(drill.NAMESPACE).items
+    if not drill.fixture_intact() and not any(HISTORY in (w.metadata.annotations or {}) for w in workloads):
+        return
     subprocess.run(["bash", str(ROOT / "drill/fault.sh"), "reset"], check=True, capture_output=True, timeout=300)
 
 

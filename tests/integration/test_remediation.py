@@ -62,7 +62,9 @@ def test_pod_disruption_budget_holds():
         ({"replicas": 11}, "above max_replicas=10"),
         ({"replicas": 1}, "without allow_scale_down=true"),
         ({"replicas": 3, "usage_threshold": 0}, "usage_threshold must be a share of the limit"),
-        ({"replicas": 3, "metrics_timeout": -1}, "metrics_timeout must be 0"),
+        ({"replicas": 3, "metrics_timeout": -1}, "metrics_timeout must be at least 0, not -1"),
+        ({"replicas": 3, "wait_timeout": 0}, "wait_timeout must be at least 1, not 0"),
+        ({"scale_by": 0}, "scale_by must be at least 1, not 0"),
     ],
 )
 def test_scale_guardrails(args, message):
@@ -74,7 +76,7 @@ def test_scale_guardrails(args, message):
 def test_scale_check_mode_plans_without_changing():
     result = remediate(check=True, action="scale", workload="langflow", scale_by=2)
     assert result["changed"] and result["plan"] == {"from": 2, "to": 4}
-    assert result["steps"] == ["would scale Deployment/langflow from 2 to 4 replicas"]
+    assert result["steps"] == ["would scale Deployment/langflow from 2 to 4 replicas (dry run)"]
     assert replicas("langflow") == 2
 
 

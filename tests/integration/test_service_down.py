@@ -26,12 +26,13 @@ def fresh_platform():
     "args,message",
     [
         (["-e", "namespace=no-such-namespace"], "namespace 'no-such-namespace' does not exist"),
-        (["-e", "service=no-such-service"], "workload 'no-such-service' not found in namespace 'ai-orchestrator'"),
+        (["-e", "service=no-such-service"], "service 'no-such-service' not found in namespace 'ai-orchestrator'"),
         (["-e", "severity=P7"], "P0"),
-        (["-e", "namespace=Bad_Name"], "must be Kubernetes names"),
+        (["-e", "namespace=Bad_Name"], "'Bad_Name' is not a Kubernetes namespace name"),
+        (["-e", "incident_id=incident-2026-13-01-000000"], "not a real date"),
         (["-e", "diagnose_service_usage_threshold=90"], "usage_threshold must be a share of the limit"),
     ],
-    ids=["unknown-namespace", "unknown-service", "bad-severity", "malformed-namespace", "threshold-as-percent"],
+    ids=["unknown-namespace", "unknown-service", "bad-severity", "malformed-namespace", "impossible-incident-id", "threshold-as-percent"],
 )
 def test_bad_input_fails_before_any_change(args, message, tmp_path):
     result = playbook("service_down.yml", *args, "-e", "incident_dir=%s" % tmp_path)
