@@ -46,7 +46,7 @@ def remediation_plans(report, max_replicas=10, scale_step=1):
     _need("remediation_plans", report, dict)
     if "workloads" not in report:
         raise AnsibleFilterError(PREFIX + "remediation_plans: pass the result of workload_health_info (it has no workloads)")
-    return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step))
+    return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step), report.get("others"))
 
 
 def remediation_results(results):

@@ -81,7 +81,20 @@ options:
         as the cause (RV(workloads[].bad_rollout)).
     type: int
     default: 30
+  min_startup_seconds:
+    description:
+      - A pod younger than its startup allowance is starting, not failing, and is never evicted. The allowance
+        is its containers' startupProbe budget (initialDelaySeconds + failureThreshold x periodSeconds), else
+        their readiness initialDelaySeconds, and never less than this many seconds.
+    type: int
+    default: 30
 notes:
+  - Pods belong to a workload by ownerReferences (Pod to ReplicaSet to Deployment, Pod to StatefulSet), never
+    by labels alone. Pods of anything else (DaemonSets, Jobs, CronJobs, Argo Rollouts, bare pods) are reported
+    in RV(others), never acted on.
+  - Nodes, HorizontalPodAutoscalers and the metadata of ConfigMaps and Secrets are read when this identity may
+    (names and times only; a Secret's values are never requested); when it may not, RV(nodes_error),
+    RV(hpa_error) or RV(config_error) says so and the diagnosis goes on without them.
   - Classification rules are in the C(ai_orchestrator.incident_response.classify_workload) filter,
     which playbooks can also call on saved reports.
 seealso:
@@ -132,6 +145,47 @@ metrics_error:
   returned: always
   type: str
   sample: "metrics unavailable: GET /apis/metrics.k8s.io/v1beta1/nodes: not found"
+nodes_error:
+  description: Why nodes could not be read (then a dead node is told from its pods' own status), or null.
+  returned: always
+  type: str
+  sample: null
+hpa_error:
+  description: Why HorizontalPodAutoscalers could not be read, or null.
+  returned: always
+  type: str
+  sample: null
+config_error:
+  description: Why ConfigMap and Secret metadata could not be read (then configuration changes are not checked), or null.
+  returned: always
+  type: str
+  sample: null
+others:
+  description:
+    - Unhealthy pods of anything but Deployments and StatefulSets - DaemonSets, Jobs, CronJobs, Argo Rollouts,
+      bare pods (kind C(Pod)) - grouped by their controller. Reported, never acted on.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    kind:
+      description: Kind of the controller (C(Pod) for a bare pod).
+      type: str
+    name:
+      description: Its name.
+      type: str
+    pods:
+      description: Its unhealthy pods.
+      type: list
+      elements: str
+    classification:
+      description: The worst classification among them.
+      type: str
+    evidence:
+      description: What was seen.
+      type: list
+      elements: str
+  sample: [{kind: DaemonSet, name: node-agent, pods: [node-agent-x8k2p], classification: crashloop, evidence: ["..."]}]
 unhealthy:
   description: Names of the workloads whose classification is not C(healthy).
   returned: always
@@ -184,8 +238,37 @@ workloads:
       description: Rollout state (complete, progressing, stalled, paused), revision, previous_revision, age_seconds, recent.
       type: dict
     classification:
-      description: One of healthy, crashloop, oom, image_pull, config_error, unschedulable, not_ready, resource_exhaustion, unknown.
+      description: >-
+        One of healthy, node_failure, create_failed, crashloop, oom, image_pull, config_error, unschedulable, not_ready,
+        resource_exhaustion, unknown. A workload scaled to zero is healthy; pods within their startup allowance are not failing.
       type: str
+    hpa:
+      description: The HorizontalPodAutoscaler that manages the replicas (name, min, max, current, desired, at_max), or null.
+      type: dict
+    gitops:
+      description: The GitOps controller that owns the workload (manager Argo CD or Flux, and the marker), or null.
+      type: dict
+    config_changes:
+      description: >-
+        For an unhealthy workload, ConfigMaps and Secrets its pod template reads that changed after its running pods
+        started (kind, name, changed_at; names and times only, never values), or that are referenced but missing.
+      type: list
+      elements: dict
+    young_pods:
+      description: Affected pods still within their startup allowance (never evicted).
+      type: list
+      elements: str
+    failed_nodes:
+      description: Nodes whose failure explains the workload's pods (node_failure).
+      type: list
+      elements: str
+    image_pull_local:
+      description: True when the pods that cannot pull their image run an image other pods of the workload do run.
+      type: bool
+    exhausted_roles:
+      description: Roles (main, sidecar, native_sidecar) of the containers at their limit, for resource_exhaustion.
+      type: list
+      elements: str
     evidence:
       description: The observations that led to the classification.
       type: list
@@ -251,11 +334,24 @@ pods:
     classification:
       description: The pod's own classification.
       type: str
+    uid:
+      description: Pod uid (a StatefulSet's replacement pod keeps the name, not the uid).
+      type: str
+    node_problem:
+      description: Why the pod's node is to blame (NotReady, unreachable, stopped reporting), or null.
+      type: str
+    startup_allowance_seconds:
+      description: Seconds the pod may take to become ready before that counts as a fault.
+      type: int
     containers:
       description: >-
-        Per container - image, ready, restart_count, state, reason (such as CrashLoopBackOff),
-        last_terminated (reason, exit_code), requests, limits, usage and, for unhealthy
-        containers, logs (current and previous lines).
+        Per container, native sidecars included - role (main, sidecar, native_sidecar), image, ready, restart_count,
+        state, reason (such as CrashLoopBackOff), last_terminated (reason, exit_code, finished_at, age_seconds),
+        requests, limits, usage and, for unhealthy containers, logs (current and previous lines).
+      type: list
+      elements: dict
+    init_containers:
+      description: The same for init containers (role init); their failures (Init:CrashLoopBackOff, Init:Error, image pulls) count.
       type: list
       elements: dict
     events:
@@ -299,6 +395,7 @@ def argspec():
         metrics=dict(type="bool", default=True),
         usage_threshold=dict(type="float", default=0.9),
         recent_rollout_minutes=dict(type="int", default=30),
+        min_startup_seconds=dict(type="int", default=30),
     )
     return spec
 
@@ -314,6 +411,7 @@ def validate(params):
         max_pods=(params["max_pods"], 0),
         max_events=(params["max_events"], 0),
         recent_rollout_minutes=(params["recent_rollout_minutes"], 0),
+        min_startup_seconds=(params["min_startup_seconds"], 0),
         request_timeout=(params.get("request_timeout"), 1),
     )
 
@@ -329,6 +427,7 @@ def diagnose(client, params, now=None):
         recent_rollout_minutes=params["recent_rollout_minutes"],
         max_pods=params["max_pods"],
         max_events=params["max_events"],
+        min_startup_seconds=params["min_startup_seconds"],
     )
     if params["max_log_containers"] > 0:
         diagnosis.collect_logs(client, params["namespace"], report, params["log_lines"], params["max_log_containers"])

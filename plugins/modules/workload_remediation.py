@@ -359,7 +359,8 @@ def run(client, params, clock=None):
     verified = []
     wait, timeout = params["wait"], params["wait_timeout"]
     if action == "rollout_restart":
-        plans = [(kind, obj, rem.plan_restart(ws, kind, obj, params["min_restart_interval"])) for obj, kind in targets]
+        plans = [(kind, obj, rem.plan_restart(ws, kind, obj, params["min_restart_interval"], skip_recreate=params["all_deployments"]))
+                 for obj, kind in targets]
         steps, waited = rem.apply_restart(ws, plans, wait, timeout, entry)
         changed_targets = [(k, o) for k, o, p in plans if not p["skip"]]
         for k, o, p in plans:
@@ -379,6 +380,7 @@ def run(client, params, clock=None):
             steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry)
             before, after = {"pods": plan["pods"]}, {"pods": "replaced"}
             changed = True
+            plan = dict((k, v) for k, v in plan.items() if k != "objects")
         elif action == "scale":
             plan = rem.plan_scale(kind, obj, params["replicas"], params["scale_by"], params["max_replicas"], params["allow_scale_down"])
             changed = plan["from"] != plan["to"]

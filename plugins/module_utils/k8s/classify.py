@@ -20,6 +20,8 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 
 CLASSIFICATIONS = (
     "healthy",
+    "node_failure",
+    "create_failed",
     "crashloop",
     "oom",
     "image_pull",
@@ -32,7 +34,30 @@ CLASSIFICATIONS = (
 
 # Most specific first: when pods of one workload fail in several ways the
 # workload takes the first that applies.
-PRIORITY = ("image_pull", "config_error", "oom", "crashloop", "unschedulable", "not_ready", "resource_exhaustion")
+# A dead node explains everything its pods show, so it comes first.
+PRIORITY = ("node_failure", "image_pull", "config_error", "oom", "crashloop", "unschedulable", "create_failed", "not_ready", "resource_exhaustion")
+
+# Who gets what automation could not fix, by failure class (the owner the notifications route to).
+# StatefulSets hold the platform's data (PostgreSQL, Redis): their application faults go to the database owners.
+OWNERS = {
+    "node_failure": "infrastructure",
+    "unschedulable": "infrastructure",
+    "create_failed": "infrastructure",
+    "resource_exhaustion": "infrastructure",
+    "image_pull": "development",
+    "config_error": "development",
+    "oom": "development",
+    "crashloop": "development",
+    "not_ready": "development",
+    "unknown": "development",
+    "healthy": "development",
+}
+DATA_OWNER_CLASSES = ("config_error", "oom", "crashloop", "not_ready", "unknown")
+
+# An OOM kill counts as a fault again only when the container keeps being killed:
+# restarted at least this often, the last time within this many seconds.
+RECURRING_RESTARTS = 2
+RECURRING_WINDOW_SECONDS = 600
 
 IMAGE_PULL_REASONS = frozenset(("ImagePullBackOff", "ErrImagePull", "InvalidImageName", "ErrImageNeverPull", "RegistryUnavailable"))
 CONFIG_ERROR_REASONS = frozenset(("CreateContainerConfigError", "CreateContainerError", "RunContainerError", "ContainerCannotRun"))
@@ -51,6 +76,9 @@ RUNBOOK_ACTIONS = {
     "unschedulable": "No node fits the pod: free or add capacity, or lower the request; scaling up would add pending pods. Escalate.",
     "not_ready": "Check the readiness probe and the pod's dependencies; delete a stuck pod, escalate when every replica is affected.",
     "resource_exhaustion": "Scale up the deployment (runbook 1, 'If resource exhaustion').",
+    "node_failure": "The node is not Ready or unreachable: its pods cannot be fixed one by one. Report the node and escalate "
+    "to the infrastructure owner.",
+    "create_failed": "The controller cannot create pods (quota, admission webhook, policy): the events name the reason. Escalate.",
     "unknown": "Collect evidence and escalate to the development team (runbook 1, 'If persistent issues').",
 }
 
@@ -81,17 +109,64 @@ def usage_threshold_problem(value):
 
 
 def usage_ratios(container):
-    """Usage against limits (requests when there is no limit) per resource."""
+    """Usage against limits per resource. A resource without a limit has no ratio: it can
+    grow into the node, so it is never exhausted (and never a reason to scale)."""
     usage = container.get("usage") or {}
     ratios = {}
     for resource in ("cpu", "memory"):
         used = parse_quantity(usage.get(resource))
-        bound = parse_quantity((container.get("limits") or {}).get(resource)) or parse_quantity(
-            (container.get("requests") or {}).get(resource)
-        )
+        bound = parse_quantity((container.get("limits") or {}).get(resource))
         if used is not None and bound:
             ratios[resource] = round(used / bound, 3)
     return ratios
+
+
+def owner_for(kind, classification):
+    """The owner class of a failure: development, infrastructure or database."""
+    if kind == "StatefulSet" and classification in DATA_OWNER_CLASSES:
+        return "database"
+    return OWNERS.get(classification, "development")
+
+
+def _container_findings(pod_name, c, usage_threshold):
+    """(classes, evidence) for one container summary (init containers too)."""
+    found, evidence = set(), []
+    role = c.get("role") or "main"
+    where = "pod %s %s %s" % (pod_name, {"init": "init container", "native_sidecar": "sidecar (native) container",
+                                           "sidecar": "sidecar container"}.get(role, "container"), c.get("name"))
+    reason = c.get("reason") or ""
+    last = c.get("last_terminated") or {}
+    restarts = c.get("restart_count", 0)
+    if c.get("state") == "waiting" and reason in IMAGE_PULL_REASONS:
+        found.add("image_pull")
+        evidence.append("%s: waiting %s for image %s" % (where, reason, c.get("image")))
+    elif c.get("state") == "waiting" and reason in CONFIG_ERROR_REASONS:
+        found.add("config_error")
+        evidence.append("%s: waiting %s: %s" % (where, reason, c.get("message") or ""))
+    oom_now = c.get("state") == "terminated" and reason == "OOMKilled"
+    if last.get("reason") == "OOMKilled" or oom_now:
+        recurring = restarts >= RECURRING_RESTARTS and (last.get("age_seconds") is None or last["age_seconds"] <= RECURRING_WINDOW_SECONDS)
+        if oom_now or not c.get("ready") or recurring:
+            found.add("oom")
+            evidence.append("%s: last terminated OOMKilled (exit %s), %d restarts" % (where, last.get("exit_code", 137), restarts))
+        else:
+            # Ready again after an old OOM kill: evidence, not a fault, unless it recurs.
+            evidence.append("%s: ready; an earlier OOM kill (%s ago, %d restarts) is not recurring"
+                            % (where, ago(last.get("age_seconds")), restarts))
+    elif reason in CRASH_REASONS or (last.get("exit_code") not in (None, 0) and (restarts > 0 or role == "init") and not c.get("ready")):
+        found.add("crashloop")
+        evidence.append("%s: %s, last terminated %s (exit %s), %d restarts" % (where, reason or c.get("state"), last.get("reason"),
+                                                                             last.get("exit_code"), restarts))
+    if c.get("usage") and role != "init":
+        ratios = usage_ratios(c)
+        for resource, ratio in sorted(ratios.items()):
+            if ratio >= usage_threshold:
+                found.add("resource_exhaustion")
+                evidence.append("%s: %s usage at %d%% of its limit" % (where, resource, int(ratio * 100)))
+        unbounded = sorted(r for r in ("cpu", "memory") if (c.get("usage") or {}).get(r) and not (c.get("limits") or {}).get(r))
+        if unbounded:
+            evidence.append("%s: no %s limit, so its use is reported, never judged exhausted" % (where, " or ".join(unbounded)))
+    return found, evidence
 
 
 def classify_pod(pod, usage_threshold=0.9):
@@ -99,38 +174,31 @@ def classify_pod(pod, usage_threshold=0.9):
     name = pod.get("name", "?")
     evidence = []
     found = set()
+    if pod.get("node_problem"):
+        found.add("node_failure")
+        evidence.append("pod %s on a failed node: %s" % (name, pod["node_problem"]))
     scheduled = (pod.get("conditions") or {}).get("PodScheduled") or {}
     if pod.get("phase") == "Pending" and scheduled.get("status") == "False":
         found.add("unschedulable")
         evidence.append("pod %s is Pending: %s %s" % (name, scheduled.get("reason") or "not scheduled", scheduled.get("message") or ""))
-    for c in pod.get("containers") or []:
-        where = "pod %s container %s" % (name, c.get("name"))
-        reason = c.get("reason") or ""
-        last = c.get("last_terminated") or {}
-        if c.get("state") == "waiting" and reason in IMAGE_PULL_REASONS:
-            found.add("image_pull")
-            evidence.append("%s: waiting %s for image %s" % (where, reason, c.get("image")))
-        elif c.get("state") == "waiting" and reason in CONFIG_ERROR_REASONS:
-            found.add("config_error")
-            evidence.append("%s: waiting %s: %s" % (where, reason, c.get("message") or ""))
-        if last.get("reason") == "OOMKilled" or (c.get("state") == "terminated" and reason == "OOMKilled"):
-            found.add("oom")
-            evidence.append("%s: last terminated OOMKilled (exit %s), %d restarts" % (where, last.get("exit_code", 137), c.get("restart_count", 0)))
-        elif reason in CRASH_REASONS or (last.get("exit_code") not in (None, 0) and c.get("restart_count", 0) > 0 and not c.get("ready")):
-            found.add("crashloop")
-            evidence.append(
-                "%s: %s, last terminated %s (exit %s), %d restarts"
-                % (where, reason or c.get("state"), last.get("reason"), last.get("exit_code"), c.get("restart_count", 0))
-            )
-        ratios = usage_ratios(c)
-        for resource, ratio in sorted(ratios.items()):
-            if ratio >= usage_threshold:
-                found.add("resource_exhaustion")
-                evidence.append("%s: %s usage at %d%% of its limit" % (where, resource, int(ratio * 100)))
-    if not found and pod.get("phase") == "Running" and not pod.get("ready"):
-        found.add("not_ready")
-        ready = (pod.get("conditions") or {}).get("Ready") or {}
-        evidence.append("pod %s is Running but not Ready: %s" % (name, ready.get("message") or ready.get("reason") or "readiness probe failing"))
+    hot = []
+    for c in (pod.get("init_containers") or []) + (pod.get("containers") or []):
+        classes, ev = _container_findings(name, c, usage_threshold)
+        found |= classes
+        evidence += ev
+        if "resource_exhaustion" in classes:
+            hot.append(c.get("role") or "main")
+    if hot and all(role in ("sidecar", "native_sidecar") for role in hot):
+        evidence.append("pod %s: only its sidecar is at the limit, the main container is not" % name)
+    if not found and pod.get("phase") in ("Running", "Pending") and not pod.get("ready"):
+        age, allowance = pod.get("age_seconds"), pod.get("startup_allowance_seconds")
+        if age is not None and allowance is not None and age < allowance:
+            evidence.append("pod %s is starting (%ds old, within its %ds startup allowance)" % (name, age, allowance))
+            return "healthy", evidence
+        if pod.get("phase") == "Running":
+            found.add("not_ready")
+            ready = (pod.get("conditions") or {}).get("Ready") or {}
+            evidence.append("pod %s is Running but not Ready: %s" % (name, ready.get("message") or ready.get("reason") or "readiness probe failing"))
     for event in pod.get("events") or []:
         evidence.append("pod %s event %s: %s" % (name, event.get("reason"), event.get("message")))
     for cls in PRIORITY:
@@ -139,6 +207,17 @@ def classify_pod(pod, usage_threshold=0.9):
     if pod.get("phase") in ("Failed", "Unknown"):
         return "unknown", evidence + ["pod %s phase %s" % (name, pod.get("phase"))]
     return "healthy", evidence
+
+
+def exhausted_roles(pods, names, usage_threshold):
+    """Roles (main, sidecar, native_sidecar) of the containers at the limit in the named pods."""
+    roles = set()
+    for p in pods:
+        if p["name"] in names:
+            for c in p.get("containers") or []:
+                if any(r >= usage_threshold for r in usage_ratios(c).values()):
+                    roles.add(c.get("role") or "main")
+    return roles
 
 
 def classify_workload(workload, pods, usage_threshold=0.9):
@@ -160,16 +239,38 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     desired = workload.get("desired") or 0
     ready = workload.get("ready") or 0
     classification = next((c for c in PRIORITY if c in classes), None)
+    kind_name = "%s %s" % (workload.get("kind"), workload.get("name"))
+    failed_create = [e for e in workload.get("replicaset_events") or [] if e.get("reason") == "FailedCreate"]
     if classification is None:
         if desired == 0:
-            classification = "unknown"
-            evidence.append("%s %s is scaled to zero replicas" % (workload.get("kind"), workload.get("name")))
-        elif ready < desired:
-            # Too few pods and none of them visibly failing: the controller is not creating them.
-            classification = "unknown" if len(pods) < desired else "not_ready"
-            evidence.append("%s %s has %d of %d replicas ready" % (workload.get("kind"), workload.get("name"), ready, desired))
-        else:
+            # Scaled to zero on purpose: nothing is supposed to run.
             classification = "healthy"
+        elif failed_create and len(pods) < desired:
+            classification = "create_failed"
+            evidence.append("%s has %d of %d pods: its ReplicaSet cannot create them" % (kind_name, len(pods), desired))
+            evidence += ["ReplicaSet event FailedCreate: %s" % e.get("message") for e in failed_create[:3]]
+        elif ready < desired and len(pods) < desired:
+            # Too few pods and none of them visibly failing: the controller is not creating them.
+            classification = "unknown"
+            evidence.append("%s has %d of %d replicas ready" % (kind_name, ready, desired))
+        elif ready < desired and not any(not p.get("ready") for p in pods):
+            classification = "not_ready"
+            evidence.append("%s has %d of %d replicas ready" % (kind_name, ready, desired))
+        else:
+            # Every pod is ready, or the ones that are not are still within their startup allowance.
+            classification = "healthy"
+    young = sorted(p["name"] for p in pods if p["name"] in affected and p.get("age_seconds") is not None
+                   and p.get("startup_allowance_seconds") is not None and p["age_seconds"] < p["startup_allowance_seconds"])
+    # An image that some pods run fine is not a bad image: the others hit a node or registry problem.
+    pulling = [p for p in pods if per_pod.get(p["name"]) == "image_pull"]
+    running_images = set(c.get("image") for p in pods if per_pod.get(p["name"]) == "healthy" for c in p.get("containers") or [])
+    image_pull_local = bool(pulling) and all(
+        c.get("image") in running_images for p in pulling for c in (p.get("containers") or []) + (p.get("init_containers") or [])
+        if c.get("reason") in IMAGE_PULL_REASONS)
+    if classification == "image_pull" and image_pull_local:
+        evidence.append("%s: other pods run the same images, so the pull failures on %s are node- or registry-local"
+                        % (kind_name, ", ".join(p["name"] for p in pulling)))
+    nodes = sorted(set(p.get("node") for p in pods if per_pod.get(p["name"]) == "node_failure" and p.get("node")))
     rollout = workload.get("rollout") or {}
     new_revision = rollout.get("current_hash")
     new_pods = [p["name"] for p in pods if new_revision and p.get("revision_hash") == new_revision]
@@ -194,6 +295,10 @@ def classify_workload(workload, pods, usage_threshold=0.9):
         "evidence": evidence[:50],
         "affected_pods": affected,
         "healthy_pods": healthy_pods,
+        "young_pods": young,
+        "failed_nodes": nodes,
+        "image_pull_local": image_pull_local,
+        "exhausted_roles": sorted(exhausted_roles(pods, affected, usage_threshold)) if classification == "resource_exhaustion" else [],
         "pod_classifications": per_pod,
         "all_replicas_affected": bool(affected) and not healthy_pods,
         "bad_rollout": bad_rollout,
@@ -207,41 +312,106 @@ def plan_remediation(workload, max_replicas=10, scale_step=1):
     ``workload`` is an entry of ``workload_health_info``'s ``workloads``. Returns
     a dict with ``workload``, ``kind``, ``classification``, ``action`` (none,
     delete_pod, scale, rollback, escalate), ``pods`` (for delete_pod), ``replicas``
-    (for scale) and ``reason``.
+    (for scale), ``owner`` (development, infrastructure or database: who gets it
+    when automation cannot fix it), ``proposed`` (the action a GitOps-managed
+    workload would have had) and ``reason``.
     """
     cls = workload.get("classification")
-    name = "%s/%s" % (workload.get("kind", "Deployment"), workload.get("name"))
-    plan = {"workload": workload.get("name"), "kind": workload.get("kind"), "classification": cls, "action": "none", "pods": [], "replicas": None}
+    kind = workload.get("kind", "Deployment")
+    name = "%s/%s" % (kind, workload.get("name"))
+    plan = {"workload": workload.get("name"), "kind": kind, "classification": cls, "action": "none", "pods": [], "replicas": None,
+            "owner": owner_for(kind, cls), "proposed": None}
     if cls == "healthy":
         return dict(plan, reason="%s is healthy" % name)
+    decided = dict(plan, **_decide(workload, name, kind, cls, max_replicas, scale_step))
+    gitops = workload.get("gitops")
+    if gitops and decided["action"] in ACTIONS:
+        # A change here would be reverted by the GitOps controller, or fight its self-heal.
+        return dict(decided, action="escalate", proposed=decided["action"], pods=[], replicas=None,
+                    reason="%s is managed by %s (%s): not changed here, where it would be reverted; proposed in git: %s"
+                    % (name, gitops["manager"], gitops["marker"], decided["reason"]))
+    return decided
+
+
+def _decide(workload, name, kind, cls, max_replicas, scale_step):
+    """The runbook's step for an unhealthy workload: the plan fields that differ from 'none'."""
+    affected = workload.get("affected_pods") or []
+    young = set(workload.get("young_pods") or [])
+    if cls == "node_failure":
+        return {"action": "escalate", "owner": "infrastructure",
+                "reason": "%s has pods on failed node(s) %s: a node problem, not the pods'; not evicting them one by one"
+                % (name, ", ".join(workload.get("failed_nodes") or []) or "?")}
     if workload.get("bad_rollout"):
-        if workload.get("kind") == "Deployment":
-            return dict(plan, action="rollback", reason="the recent rollout of %s fails (%s); roll back to the previous revision" % (name, cls))
-        return dict(plan, action="escalate", reason="the recent rollout of %s fails (%s); StatefulSet rollbacks are a human decision" % (name, cls))
+        if kind == "Deployment":
+            return {"action": "rollback", "reason": "the recent rollout of %s fails (%s); roll back to the previous revision" % (name, cls)}
+        return {"action": "escalate", "reason": "the recent rollout of %s fails (%s); StatefulSet rollbacks are a human decision" % (name, cls)}
     if cls == "resource_exhaustion":
-        current = workload.get("desired") or 0
-        target = min(current + max(scale_step, 1), max_replicas)
-        if target <= current:
-            return dict(plan, action="escalate", reason="%s is exhausted at %d replicas, the configured maximum" % (name, current))
-        return dict(plan, action="scale", replicas=target, reason="%s is resource exhausted; scale from %d to %d replicas" % (name, current, target))
+        return _decide_capacity(workload, name, kind, max_replicas, scale_step)
+    if cls == "image_pull" and workload.get("image_pull_local"):
+        candidates = [p for p in affected if p not in young]
+        if candidates:
+            return {"action": "delete_pod", "pods": candidates, "owner": "infrastructure",
+                    "reason": "%s: image pull fails on %s while other pods run the same image (node- or registry-local); "
+                    "replace those pods, they may land on a node that can pull" % (name, ", ".join(candidates))}
     if cls in ("crashloop", "oom", "not_ready"):
-        affected = workload.get("affected_pods") or []
         single = (workload.get("desired") or 0) <= 1
         if affected and (not workload.get("all_replicas_affected") or single):
-            reason = "%s: %s on %s; delete so the controller replaces it" % (name, cls, ", ".join(affected))
-            return dict(plan, action="delete_pod", pods=affected, reason=reason)
-        return dict(
-            plan,
-            action="escalate",
-            reason="every replica of %s is failing (%s) and no recent rollout explains it: a persistent fault; "
-            "deleting pods would not help. Check recent deployments and configuration changes; escalate to the development team" % (name, cls),
-        )
-    return dict(plan, action="escalate", reason="%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"])))
+            candidates = [p for p in affected if p not in young]
+            if not candidates:
+                return {"action": "none", "reason": "%s: %s on %s, still within the startup allowance; not evicted"
+                        % (name, cls, ", ".join(affected))}
+            return {"action": "delete_pod", "pods": candidates,
+                    "reason": "%s: %s on %s; delete so the controller replaces %s" % (name, cls, ", ".join(candidates),
+                                                                                    "it" if len(candidates) == 1 else "them")}
+        return {"action": "escalate",
+                "reason": "every replica of %s is failing (%s) and no recent rollout explains it: a persistent fault; deleting pods "
+                "would not help. Check recent deployments and configuration changes; escalate to the %s owners"
+                % (name, cls, owner_for(kind, cls))}
+    return {"action": "escalate", "reason": "%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"]))}
 
 
-def plan_namespace(workloads, max_replicas=10, scale_step=1):
-    """One plan per unhealthy workload of a diagnosis (healthy ones need none)."""
-    return [plan_remediation(w, max_replicas, scale_step) for w in workloads if w.get("classification") != "healthy"]
+def _decide_capacity(workload, name, kind, max_replicas, scale_step):
+    """Scale only where another replica adds capacity."""
+    hpa = workload.get("hpa")
+    if kind == "StatefulSet":
+        return {"action": "escalate", "reason": "%s is resource exhausted; not scaled: another replica of a StatefulSet is an empty copy, "
+                "not capacity. Raise its limits or move load" % name}
+    if hpa:
+        state = "at its maximum" if hpa.get("at_max") else "below its maximum"
+        return {"action": "escalate", "reason": "%s is resource exhausted; HorizontalPodAutoscaler %s manages its replicas (min %s, max %s, "
+                "current %s, %s): not scaled here; raise the HPA's maximum or the limits" % (name, hpa["name"], hpa.get("min"), hpa.get("max"),
+                                                                                           hpa.get("current"), state)}
+    roles = workload.get("exhausted_roles") or []
+    if roles and all(r in ("sidecar", "native_sidecar") for r in roles):
+        return {"action": "escalate", "owner": "development",
+                "reason": "%s: only its sidecar container is at its limit; more replicas bring more of the same sidecar. Raise the sidecar's limit"
+                % name}
+    current = workload.get("desired") or 0
+    target = min(current + max(scale_step, 1), max_replicas)
+    if target <= current:
+        return {"action": "escalate", "reason": "%s is exhausted at %d replicas, the configured maximum" % (name, current)}
+    return {"action": "scale", "replicas": target, "reason": "%s is resource exhausted; scale from %d to %d replicas" % (name, current, target)}
+
+
+def plan_others(others):
+    """Plans for unhealthy pods of anything but Deployments and StatefulSets: reported, never acted on."""
+    plans = []
+    for other in others or []:
+        base = {"workload": other["name"], "kind": other["kind"], "classification": other["classification"], "pods": other["pods"],
+                "replicas": None, "owner": OWNERS.get(other["classification"], "development"), "proposed": None}
+        what = "%s/%s is %s on %s" % (other["kind"], other["name"], other["classification"], ", ".join(other["pods"]))
+        if other["kind"] in ("Job", "CronJob"):
+            plans.append(dict(base, action="none", reason="%s; reported only: jobs are not part of Service Down" % what))
+        else:
+            plans.append(dict(base, action="escalate", reason="%s; not acted on: DaemonSets, Jobs, CronJobs, bare pods and Argo Rollouts "
+                              "are reported, never changed" % what))
+    return plans
+
+
+def plan_namespace(workloads, max_replicas=10, scale_step=1, others=None):
+    """One plan per unhealthy workload of a diagnosis (healthy ones need none), then the reported others."""
+    plans = [plan_remediation(w, max_replicas, scale_step) for w in workloads if w.get("classification") != "healthy"]
+    return plans + plan_others(others)
 
 
 ACTIONS = ("delete_pod", "scale", "rollback")
@@ -290,6 +460,13 @@ def judge_outcome(plans, actions, verification=None, check_mode=False):
     reasons = failed + escalations
     if still_down:
         reasons.append("still down: " + ", ".join(still_down))
+        reasons += [p["reason"] for p in plans if p.get("action") == "none" and p.get("workload") in still_down]
+    failed_services = set(a["service"] for a in actions if not a["ok"])
+    owners = sorted(set(
+        [p.get("owner") or "development" for p in plans if p.get("action") == "escalate"]
+        + [p.get("owner") or "development" for p in plans if p.get("workload") in failed_services or p.get("workload") in still_down]
+        + (["development"] if (still_down or health_failed) and not plans else [])
+    ))
     if health_failed:
         reasons.append("health check failing: " + ", ".join(health_failed))
     if check_mode:
@@ -304,6 +481,7 @@ def judge_outcome(plans, actions, verification=None, check_mode=False):
         "escalations": escalations,
         "still_down": still_down,
         "health_failed": health_failed,
+        "owners": owners,
         "unproven": [u for a in actions for u in a.get("unproven") or []],
         "root_cause": "; ".join(p["reason"] for p in plans),
         "resolution": ", ".join(p["action"] for p in plans) or "service found healthy",

@@ -136,6 +136,7 @@ def load_configuration(params):
 
 
 WRITE_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+METADATA_ONLY = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
 # API Priority and Fairness answers 429 under load; those are retried, not reported.
 THROTTLE_RETRIES = 5
 THROTTLE_MAX_WAIT = 10.0
@@ -172,7 +173,7 @@ class KubeClient(object):
                 headers[auth["key"]] = auth["value"]
         return headers
 
-    def request(self, method, path, query=None, body=None, content_type="application/json", raw=False):
+    def request(self, method, path, query=None, body=None, content_type="application/json", raw=False, accept=None):
         """Send one request; return parsed JSON (or text when ``raw``).
 
         Writes of a dry-run client go as server-side dry runs; a refused dry run
@@ -187,7 +188,7 @@ class KubeClient(object):
         attempt = 0
         while True:
             try:
-                return self._send(method, path, query, body, content_type, raw)
+                return self._send(method, path, query, body, content_type, raw, accept)
             except ClusterError as exc:
                 if exc.status == 429 and getattr(exc, "throttled", False) and attempt < THROTTLE_RETRIES:
                     attempt += 1
@@ -198,7 +199,7 @@ class KubeClient(object):
                     return {}
                 raise
 
-    def _send(self, method, path, query, body, content_type, raw):
+    def _send(self, method, path, query, body, content_type, raw, accept=None):
         url = self.host + path
         if query:
             url += "?" + urlencode({k: v for k, v in query.items() if v is not None and v != ""}, doseq=True)
@@ -210,7 +211,7 @@ class KubeClient(object):
                 method,
                 url,
                 body=data,
-                headers=self._headers(content_type if data is not None else None, "*/*" if raw else "application/json"),
+                headers=self._headers(content_type if data is not None else None, accept or ("*/*" if raw else "application/json")),
                 timeout=urllib3.Timeout(total=self.request_timeout),
                 retries=False,
                 preload_content=True,
@@ -232,12 +233,17 @@ class KubeClient(object):
     def get(self, path, **query):
         return self.request("GET", path, query=query)
 
-    def list(self, path, page_size=1000, **query):
-        """List a collection across pages; return every item."""
+    def list(self, path, page_size=1000, metadata_only=False, **query):
+        """List a collection across pages; return every item.
+
+        ``metadata_only`` asks for PartialObjectMetadata: names, labels, annotations and
+        times without the objects' data (a Secret's values never reach this process).
+        """
         items = []
         token = None
+        accept = METADATA_ONLY if metadata_only else None
         while True:
-            page = self.request("GET", path, query=dict(query, limit=page_size, **{"continue": token}))
+            page = self.request("GET", path, query=dict(query, limit=page_size, **{"continue": token}), accept=accept)
             items.extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import ClusterError
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import age_seconds
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import age_seconds, epoch, rfc3339_epoch
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import derive_severity
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import classify
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import workloads as wl
@@ -43,7 +43,12 @@ def fetch(client, namespace, service=None, metrics=True):
         "pods": lambda: client.list(wl.api_path("Pod", namespace), labelSelector=pod_selector),
         "replicasets": lambda: client.list(wl.api_path("ReplicaSet", namespace), labelSelector=pod_selector),
         "events": lambda: client.list(wl.api_path("Event", namespace), fieldSelector="type=Warning"),
-        "nodes": lambda: client.list(wl.api_path("Node")),
+        # What a namespace-scoped identity may not read is reported, not fatal.
+        "nodes": lambda: _optional(client, wl.api_path("Node")),
+        "hpas": lambda: _optional(client, wl.api_path("HorizontalPodAutoscaler", namespace)),
+        # Names and times only: which ConfigMaps and Secrets changed, never their values.
+        "configmaps": lambda: _optional(client, wl.api_path("ConfigMap", namespace), metadata_only=True),
+        "secrets": lambda: _optional(client, wl.api_path("Secret", namespace), metadata_only=True),
     }
     if not service:
         calls["deployments"] = lambda: client.list(wl.api_path("Deployment", namespace))
@@ -63,6 +68,16 @@ def fetch(client, namespace, service=None, metrics=True):
     return raw
 
 
+def _optional(client, path, **query):
+    """A list the diagnosis can do without: {"items", "error"}; 403 and 404 become the error."""
+    try:
+        return {"items": client.list(path, **query), "error": None}
+    except ClusterError as exc:
+        if exc.status not in (403, 404):
+            raise
+        return {"items": [], "error": str(exc)}
+
+
 def _metrics(client, path, selector):
     """Metrics API items, or the reason it does not answer (a probe does not fail)."""
     try:
@@ -71,36 +86,105 @@ def _metrics(client, path, selector):
         return {"items": [], "error": "metrics unavailable: %s" % exc}
 
 
-def summarize_container(spec, status, usage):
+def summarize_container(spec, status, usage, role, now):
     state = status.get("state") or {}
     kind = next(iter(state), "waiting")
     detail = state.get(kind) or {}
     last = (status.get("lastState") or {}).get("terminated")
+    if role == "init" and kind == "terminated" and detail.get("exitCode") not in (None, 0):
+        # Init:Error: the failed run is the current state, not the last one.
+        last = last or detail
     resources = spec.get("resources") or {}
     return {
         "name": spec.get("name") or status.get("name"),
+        "role": role,
         "image": status.get("image") or spec.get("image"),
-        "ready": bool(status.get("ready")),
+        "ready": bool(status.get("ready")) or (role == "init" and kind == "terminated" and detail.get("exitCode") == 0),
         "restart_count": status.get("restartCount", 0),
         "state": kind,
         "reason": detail.get("reason"),
+        "exit_code": detail.get("exitCode"),
         "message": (detail.get("message") or "")[:300] or None,
         "last_terminated": None
         if not last
-        else {"reason": last.get("reason"), "exit_code": last.get("exitCode"), "finished_at": last.get("finishedAt")},
+        else {
+            "reason": last.get("reason"),
+            "exit_code": last.get("exitCode"),
+            "finished_at": last.get("finishedAt"),
+            "age_seconds": age_seconds(last.get("finishedAt"), now),
+        },
         "requests": resources.get("requests") or {},
         "limits": resources.get("limits") or {},
         "usage": usage,
     }
 
 
-def summarize_pod(pod, owner, events, usage_by_container, now, max_events=10):
+def startup_allowance(spec, minimum):
+    """Seconds a new pod may take before not being ready is a fault.
+
+    Its containers' startupProbe budget (initialDelaySeconds + failureThreshold x
+    periodSeconds), else their readiness initialDelaySeconds, never less than ``minimum``.
+    """
+    allowance = minimum
+    for c in spec.get("containers") or []:
+        probe = c.get("startupProbe")
+        if probe:
+            budget = probe.get("initialDelaySeconds", 0) + probe.get("failureThreshold", 3) * probe.get("periodSeconds", 10)
+        else:
+            budget = (c.get("readinessProbe") or {}).get("initialDelaySeconds", 0)
+        allowance = max(allowance, budget)
+    return allowance
+
+
+def _roles(spec, annotations):
+    """(init containers, containers) of a pod spec, each as (container spec, role).
+
+    The main container is the one kubectl defaults to (its annotation), else the first;
+    other containers are sidecars; init containers with restartPolicy Always are native
+    sidecars and count as containers.
+    """
+    regular = spec.get("containers") or []
+    main = annotations.get(wl.DEFAULT_CONTAINER_ANNOTATION) or (regular[0]["name"] if regular else None)
+    init, native = [], []
+    for c in spec.get("initContainers") or []:
+        (native if c.get("restartPolicy") == "Always" else init).append((c, "native_sidecar" if c.get("restartPolicy") == "Always" else "init"))
+    return init, [(c, "main" if c["name"] == main else "sidecar") for c in regular] + native
+
+
+def node_problem(pod_status, spec, node):
+    """Why the pod's node is to blame, or None.
+
+    With the node readable: it is not Ready, or carries the unreachable taint. Without
+    it: the pod is not Ready while every container still reports ready - only the node
+    controller writes that, once the kubelet has stopped reporting.
+    """
+    node_name = spec.get("nodeName")
+    if not node_name:
+        return None
+    if node is not None:
+        if not node["ready"]:
+            return "node %s is %s" % (node_name, node.get("ready_status") or "not Ready")
+        if node.get("unreachable"):
+            return "node %s is tainted unreachable" % node_name
+        return None
+    conditions = dict((c["type"], c.get("status")) for c in pod_status.get("conditions") or [])
+    statuses = pod_status.get("containerStatuses") or []
+    if conditions.get("Ready") in ("False", "Unknown") and statuses and all(st.get("ready") for st in statuses):
+        return "node %s stopped reporting: the pod is not Ready while its containers still report ready" % node_name
+    return None
+
+
+def summarize_pod(pod, owner, events, usage_by_container, now, max_events=10, node=None, nodes_known=True, min_startup_seconds=30):
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
-    statuses = dict((s["name"], s) for s in status.get("containerStatuses") or [])
-    containers = [
-        summarize_container(c, statuses.get(c["name"], {"name": c["name"]}), usage_by_container.get(c["name"]))
-        for c in spec.get("containers") or []
-    ]
+    statuses = dict((st["name"], st) for st in status.get("containerStatuses") or [])
+    statuses.update((st["name"], st) for st in status.get("initContainerStatuses") or [])
+    init, regular = _roles(spec, meta.get("annotations") or {})
+
+    def summary(c, role):
+        return summarize_container(c, statuses.get(c["name"], {"name": c["name"]}), usage_by_container.get(c["name"]), role, now)
+
+    containers = [summary(c, role) for c, role in regular]
+    init_containers = [summary(c, role) for c, role in init]
     conditions = dict(
         (c["type"], {"status": c.get("status"), "reason": c.get("reason"), "message": (c.get("message") or "")[:300] or None})
         for c in status.get("conditions") or []
@@ -108,16 +192,20 @@ def summarize_pod(pod, owner, events, usage_by_container, now, max_events=10):
     labels = meta.get("labels") or {}
     return {
         "name": meta["name"],
+        "uid": meta.get("uid"),
         "workload": owner,
         "revision_hash": labels.get("pod-template-hash") or labels.get("controller-revision-hash"),
         "phase": status.get("phase"),
         "ready": (conditions.get("Ready") or {}).get("status") == "True",
         "node": spec.get("nodeName"),
+        "node_problem": node_problem(status, spec, node if nodes_known else None) if (node is not None or not nodes_known) else None,
         "age_seconds": age_seconds(meta.get("creationTimestamp"), now),
-        "restarts": sum(c["restart_count"] for c in containers),
+        "startup_allowance_seconds": startup_allowance(spec, min_startup_seconds),
+        "restarts": sum(c["restart_count"] for c in containers + init_containers),
         "deleting": bool(meta.get("deletionTimestamp")),
         "conditions": conditions,
         "containers": containers,
+        "init_containers": init_containers,
         "events": events[:max_events],
     }
 
@@ -183,7 +271,49 @@ def _statefulset_rollout(sts):
     }
 
 
-def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minutes=30, max_pods=200, max_events=10):
+def _items(raw, key):
+    """(items, error) of a raw list that may be plain or optional ({"items", "error"})."""
+    value = raw.get(key)
+    if isinstance(value, dict):
+        return value.get("items") or [], value.get("error")
+    return value or [], None
+
+
+def _changed_at(obj):
+    """When an object was last written: its newest managedFields time, else its creation."""
+    times = [epoch(m.get("time")) for m in (obj.get("metadata") or {}).get("managedFields") or []]
+    times = [t for t in times if t] + [epoch((obj.get("metadata") or {}).get("creationTimestamp")) or 0]
+    return max(times)
+
+
+def config_changes(template, since, config_objects):
+    """ConfigMaps and Secrets the template reads that changed after ``since`` (epoch): names and times only."""
+    changed = []
+    for kind, name in sorted(wl.config_references(template)):
+        obj = config_objects.get((kind, name))
+        if obj is None:
+            changed.append({"kind": kind, "name": name, "changed_at": None, "note": "referenced but not found"})
+            continue
+        at = _changed_at(obj)
+        if since is not None and at > since:
+            changed.append({"kind": kind, "name": name, "changed_at": rfc3339_epoch(at), "note": "changed after the running pods started"})
+    return changed
+
+
+def _hpa_summary(hpa):
+    spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
+    maximum, current = spec.get("maxReplicas"), status.get("currentReplicas", 0)
+    return {
+        "name": hpa["metadata"]["name"],
+        "min": spec.get("minReplicas", 1),
+        "max": maximum,
+        "current": current,
+        "desired": status.get("desiredReplicas", 0),
+        "at_max": bool(maximum) and max(current, status.get("desiredReplicas", 0)) >= maximum,
+    }
+
+
+def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minutes=30, max_pods=200, max_events=10, min_startup_seconds=30):
     """Join raw API lists into the module's report (no I/O)."""
     events = _events_by_object(raw.get("events") or [])
     pod_metrics = raw.get("pod_metrics") or {"items": [], "error": "metrics not requested"}
@@ -191,25 +321,44 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         (m["metadata"]["name"], dict((c["name"], c.get("usage")) for c in m.get("containers") or []))
         for m in pod_metrics["items"]
     )
-    # Pod -> ReplicaSet -> Deployment, by uid (ownerReferences), never by labels.
+    node_items, nodes_error = _items(raw, "nodes")
+    hpa_items, hpa_error = _items(raw, "hpas")
+    config_objects = {}
+    config_errors = []
+    for kind, key in (("ConfigMap", "configmaps"), ("Secret", "secrets")):
+        items, error = _items(raw, key)
+        config_errors += [error] if error else []
+        config_objects.update(((kind, o["metadata"]["name"]), o) for o in items)
+    node_usage = dict((m["metadata"]["name"], m.get("usage") or {}) for m in (raw.get("node_metrics") or {}).get("items") or [])
+    nodes = [summarize_node(n, node_usage.get(n["metadata"]["name"])) for n in node_items]
+    nodes_by_name = dict((n["name"], n) for n in nodes)
+    nodes_known = nodes_error is None
+    hpa_by_target = dict(
+        (((h.get("spec") or {}).get("scaleTargetRef") or {}).get("kind", "") + "/" + ((h.get("spec") or {}).get("scaleTargetRef") or {}).get("name", ""),
+         _hpa_summary(h))
+        for h in hpa_items
+    )
+    replicasets = raw.get("replicasets") or []
+    # Pod -> ReplicaSet -> Deployment (or Argo Rollout), by uid (ownerReferences), never by labels.
     rs_owner = {}
-    for rs in raw.get("replicasets") or []:
+    rs_events = {}
+    for rs in replicasets:
         for ref in rs["metadata"].get("ownerReferences") or []:
-            if ref.get("kind") == "Deployment":
-                rs_owner[rs["metadata"].get("uid")] = ref["name"]
+            if ref.get("kind") in ("Deployment", "Rollout"):
+                rs_owner[rs["metadata"].get("uid")] = {"kind": ref["kind"], "name": ref["name"]}
+                rs_events.setdefault(ref["name"], []).extend(events.get(("ReplicaSet", rs["metadata"]["name"])) or [])
     workloads = []
+    objects = {}
     for kind, key in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
         for obj in raw.get(key) or []:
             spec, status = obj.get("spec") or {}, obj.get("status") or {}
-            rollout = (
-                _deployment_rollout(obj, raw.get("replicasets") or [], now, recent_rollout_minutes * 60)
-                if kind == "Deployment"
-                else _statefulset_rollout(obj)
-            )
+            name = obj["metadata"]["name"]
+            rollout = _deployment_rollout(obj, replicasets, now, recent_rollout_minutes * 60) if kind == "Deployment" else _statefulset_rollout(obj)
+            objects[(kind, name)] = obj
             workloads.append(
                 {
                     "kind": kind,
-                    "name": obj["metadata"]["name"],
+                    "name": name,
                     "desired": spec.get("replicas", 1),
                     "current": status.get("replicas", 0),
                     "ready": status.get("readyReplicas", 0),
@@ -218,24 +367,26 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
                     "images": [c.get("image") for c in ((spec.get("template") or {}).get("spec") or {}).get("containers") or []],
                     "strategy": (spec.get("strategy") or spec.get("updateStrategy") or {}).get("type"),
                     "rollout": rollout,
-                    "events": (events.get((kind, obj["metadata"]["name"])) or [])[:max_events],
+                    "hpa": hpa_by_target.get("%s/%s" % (kind, name)),
+                    "gitops": wl.gitops_manager(obj),
+                    "events": (events.get((kind, name)) or [])[:max_events],
+                    "replicaset_events": (rs_events.get(name) or [])[:max_events] if kind == "Deployment" else [],
                 }
             )
     pods = []
-    by_workload = dict(((w["kind"], w["name"]), []) for w in workloads)
+    by_controller = {}
     for pod in raw.get("pods") or []:
-        owner = None
-        for ref in pod["metadata"].get("ownerReferences") or []:
-            if ref.get("kind") == "ReplicaSet" and ref.get("uid") in rs_owner:
-                owner = {"kind": "Deployment", "name": rs_owner[ref["uid"]]}
-            elif ref.get("kind") == "StatefulSet":
-                owner = {"kind": "StatefulSet", "name": ref["name"]}
-        summary = summarize_pod(pod, owner, events.get(("Pod", pod["metadata"]["name"])) or [], usage.get(pod["metadata"]["name"], {}), now, max_events)
+        owner = wl.controller_of(pod, rs_owner)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        summary = summarize_pod(
+            pod, owner, events.get(("Pod", pod["metadata"]["name"])) or [], usage.get(pod["metadata"]["name"], {}), now, max_events,
+            node=nodes_by_name.get(node_name), nodes_known=nodes_known, min_startup_seconds=min_startup_seconds,
+        )
         pods.append(summary)
-        if owner and (owner["kind"], owner["name"]) in by_workload:
-            by_workload[(owner["kind"], owner["name"])].append(summary)
+        key = (owner["kind"], owner["name"]) if owner else ("Pod", summary["name"])
+        by_controller.setdefault(key, []).append(summary)
     for w in workloads:
-        members = by_workload[(w["kind"], w["name"])]
+        members = by_controller.pop((w["kind"], w["name"]), [])
         # A pod being deleted no longer counts against its workload.
         live = [p for p in members if not p["deleting"]]
         verdict = classify.classify_workload(w, live, usage_threshold)
@@ -244,10 +395,30 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         for p in members:
             p["classification"] = verdict["pod_classifications"].get(p["name"], "healthy")
         w.pop("pod_classifications")
-    for p in pods:
-        p.setdefault("classification", classify.classify_pod(p, usage_threshold)[0])
-    node_usage = dict((m["metadata"]["name"], m.get("usage") or {}) for m in (raw.get("node_metrics") or {}).get("items") or [])
-    nodes = [summarize_node(n, node_usage.get(n["metadata"]["name"])) for n in raw.get("nodes") or []]
+        if w["classification"] != "healthy":
+            obj = objects[(w["kind"], w["name"])]
+            started = [epoch(p_.get("metadata", {}).get("creationTimestamp")) for p_ in raw.get("pods") or [] if p_["metadata"]["name"] in w["pods"]]
+            since = min([t for t in started if t] or [None]) if w["kind"] == "StatefulSet" or w["rollout"].get("age_seconds") is None \
+                else now - w["rollout"]["age_seconds"]
+            w["config_changes"] = config_changes((obj.get("spec") or {}).get("template"), since, config_objects) if not config_errors else []
+            w["evidence"] += ["%s %s %s" % (c["kind"], c["name"], c["note"] + (" at " + c["changed_at"] if c["changed_at"] else ""))
+                              for c in w["config_changes"]]
+        else:
+            w["config_changes"] = []
+    # Pods of anything else (DaemonSets, Jobs, Argo Rollouts, bare pods) are reported, never acted on.
+    others = []
+    for (kind, name), members in sorted(by_controller.items()):
+        live = [p for p in members if not p["deleting"]]
+        classes = dict((p["name"], classify.classify_pod(p, usage_threshold)) for p in live)
+        for p in members:
+            p["classification"] = classes[p["name"]][0] if p["name"] in classes else "healthy"
+        bad = sorted(n for n, (c, _) in classes.items() if c != "healthy")
+        if bad:
+            others.append({
+                "kind": kind, "name": name, "pods": bad,
+                "classification": next((c for c in classify.PRIORITY if any(classes[n][0] == c for n in bad)), "unknown"),
+                "evidence": [e for n in bad for e in classes[n][1]][:20],
+            })
     unhealthy = [w for w in workloads if w["classification"] != "healthy"]
     # Unhealthy pods first, so the bound never hides the evidence.
     pods.sort(key=lambda p: (p["classification"] == "healthy", p["name"]))
@@ -258,8 +429,12 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         "namespace": namespace,
         "metrics_available": not pod_metrics.get("error"),
         "metrics_error": pod_metrics.get("error"),
+        "nodes_error": nodes_error,
+        "hpa_error": hpa_error,
+        "config_error": "; ".join(config_errors) or None,
         "workloads": workloads,
         "unhealthy": [w["name"] for w in unhealthy],
+        "others": others,
         "pods": pods[:max_pods],
         "nodes": nodes,
         "severity": derive_severity(workloads),
@@ -285,9 +460,12 @@ def summarize_node(node, usage):
         total = classify.parse_quantity(allocatable.get(resource))
         if used is not None and total:
             ratios[resource] = round(used / total, 3)
+    taints = (node.get("spec") or {}).get("taints") or []
     return {
         "name": node["metadata"]["name"],
         "ready": conditions.get("Ready") == "True",
+        "ready_status": {"True": "Ready", "False": "NotReady", "Unknown": "unreachable (Ready Unknown)"}.get(conditions.get("Ready"), "not reporting"),
+        "unreachable": any(t.get("key") == "node.kubernetes.io/unreachable" for t in taints),
         "unschedulable": bool((node.get("spec") or {}).get("unschedulable")),
         "pressure": sorted(t for t in PRESSURE_CONDITIONS if conditions.get(t) == "True"),
         "allocatable": {"cpu": allocatable.get("cpu"), "memory": allocatable.get("memory"), "pods": allocatable.get("pods")},
@@ -297,13 +475,14 @@ def summarize_node(node, usage):
 
 
 def collect_logs(client, namespace, report, log_lines=100, max_containers=10):
-    """Attach current and previous logs of unhealthy containers, bounded."""
+    """Attach current and previous logs of unhealthy containers (init containers too), bounded."""
     budget = max_containers
     for pod in report["pods"]:
-        if pod["classification"] == "healthy" or pod["phase"] == "Pending":
+        if pod["classification"] in ("healthy", "node_failure"):
             continue
-        for c in pod["containers"]:
-            if c["ready"] or budget <= 0:
+        for c in pod.get("init_containers", []) + pod["containers"]:
+            # A container that never started (image pull, unschedulable) has no logs.
+            if c["ready"] or budget <= 0 or not (c["restart_count"] or c["last_terminated"] or c["state"] != "waiting"):
                 continue
             budget -= 1
             logs = {}

@@ -157,6 +157,8 @@ def plan_delete_pods(ws, kind, obj, pod_names):
             "pods %s do not belong to %s/%s; its pods: %s"
             % (", ".join(unknown), kind, obj["metadata"]["name"], ", ".join(sorted(pods)) or "none")
         )
+    if len(set(pod_names)) != len(pod_names):
+        raise GuardrailError("pods lists %s more than once" % ", ".join(sorted(n for n in set(pod_names) if pod_names.count(n) > 1)))
     ready = [n for n, p in pods.items() if wl.pod_ready(p)]
     ready_after = [n for n in ready if n not in pod_names]
     if ready and not ready_after:
@@ -165,7 +167,8 @@ def plan_delete_pods(ws, kind, obj, pod_names):
             "refusing to delete %s: they are the last ready pods of %s/%s; delete crashed pods only, or fewer at once"
             % (", ".join(sorted(set(ready) & set(pod_names))), kind, obj["metadata"]["name"])
         )
-    return {"pods": list(pod_names), "ready_before": len(ready)}
+    # The pods as read now (all of the workload's), so the first eviction needs no second read.
+    return {"pods": list(pod_names), "ready_before": len(ready), "objects": pods}
 
 
 def evict(ws, pod_name):
@@ -183,22 +186,67 @@ def evict(ws, pod_name):
         raise
 
 
+def wait_replaced(ws, kind, name, old, ready_others, timeout, started_after, interval=1.0):
+    """Poll until the evicted pod (by uid: a StatefulSet's replacement keeps its name) is gone
+    and its replacement is Ready, so one more pod than the others that were ready is Ready.
+
+    Only this pod is waited for, so several failing pods are replaced one at a time even
+    while the next ones still fail. A new pod that fails fails the wait at once: the fault
+    is not transient.
+    """
+    deadline = ws.clock.time() + timeout
+    old_uid = old["metadata"].get("uid")
+    while True:
+        obj = ws.get(kind, name)
+        pods = ws.pods(kind, obj)
+        lingering = [p for p in pods if p["metadata"].get("uid") == old_uid]
+        for pod in pods:
+            created = epoch(pod["metadata"].get("creationTimestamp")) or 0
+            if pod["metadata"].get("uid") != old_uid and created >= started_after - 1:
+                failure = pod_failure(pod)
+                if failure:
+                    raise VerificationFailed("%s/%s: new pod %s is failing: %s; the fault is not transient"
+                                             % (kind, name, pod["metadata"]["name"], failure))
+        ready = sum(1 for p in pods if wl.pod_ready(p) and p["metadata"].get("uid") != old_uid)
+        state = "%d/%d pods ready%s" % (ready, wl.desired_replicas(obj),
+                                         ", waiting for %s (uid %s) to go" % (old["metadata"]["name"], old_uid) if lingering else "")
+        if not lingering and ready >= ready_others + 1:
+            return {"verified": True, "ready": ready, "desired": wl.desired_replicas(obj), "state": state, "pods": pods}
+        if ws.clock.time() >= deadline:
+            raise VerificationFailed("%s/%s: the replacement of pod %s was not Ready within %ds: %s"
+                                     % (kind, name, old["metadata"]["name"], timeout, state))
+        ws.clock.sleep(interval)
+
+
 def apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry):
-    """Evict one pod at a time, waiting for each replacement before the next."""
+    """Evict the pods one at a time, each once its predecessor's replacement is Ready."""
     dry_run = ws.client.dry_run
     name = obj["metadata"]["name"]
     steps = []
     result = None
-    for pod_name in plan["pods"]:
+    for index, pod_name in enumerate(plan["pods"]):
+        current = dict((p["metadata"]["name"], p) for p in ws.pods(kind, obj)) if index else plan["objects"]
+        pod = current.get(pod_name)
+        if pod is None or pod["metadata"].get("uid") != plan["objects"][pod_name]["metadata"].get("uid"):
+            steps.append("pod %s is already gone; its controller replaced it" % pod_name)
+            continue
+        ready_others = sum(1 for n, p in current.items() if n != pod_name and wl.pod_ready(p))
+        if not dry_run and not ready_others and any(wl.pod_ready(p) for n, p in current.items() if n == pod_name):
+            # The last ready pod: evicting it is an outage we would cause.
+            raise GuardrailError("refusing to evict %s: it is the last ready pod of %s/%s" % (pod_name, kind, name))
         started = ws.clock.time()
-        evict(ws, pod_name)
+        try:
+            evict(ws, pod_name)
+        except NotFound:
+            steps.append("pod %s is already gone; its controller replaced it" % pod_name)
+            continue
         steps.append("evicted pod %s%s" % (pod_name, " (dry run)" if dry_run else ""))
-        if pod_name == plan["pods"][0]:
+        if index == 0:
             # Recorded before waiting, so a failed verification still counts against the budget.
             record(ws, kind, obj, dict(entry, pods=plan["pods"]))
         if wait and not dry_run:
-            result = wait_healthy(ws, kind, name, timeout, started_after=started, gone=(pod_name,))
-            steps.append("%s/%s healthy again: %s" % (kind, name, result["state"]))
+            result = wait_replaced(ws, kind, name, pod, ready_others, timeout, started)
+            steps.append("%s/%s: %s replaced, %s" % (kind, name, pod_name, result["state"]))
     return steps, result
 
 
@@ -325,10 +373,14 @@ def restarted_at_text(obj):
     return annotations.get(RESTARTED_AT)
 
 
-def plan_restart(ws, kind, obj, min_interval_minutes):
+def plan_restart(ws, kind, obj, min_interval_minutes, skip_recreate=False):
+    """Restart plan; a Recreate Deployment is refused, or skipped (with the reason) in a namespace-wide restart."""
     name = obj["metadata"]["name"]
     if kind == "Deployment" and (obj["spec"].get("strategy") or {}).get("type") == "Recreate":
-        raise GuardrailError("refusing to restart %s/%s: its Recreate strategy stops every replica at once" % (kind, name))
+        why = "its Recreate strategy stops every replica at once; restart it by hand when an outage is acceptable"
+        if skip_recreate:
+            return {"skip": why}
+        raise GuardrailError("refusing to restart %s/%s: %s" % (kind, name, why))
     last = epoch(restarted_at_text(obj))
     if last and ws.clock.time() - last < min_interval_minutes * 60:
         return {"skip": "restarted %ds ago, within min_restart_interval=%dm" % (ws.clock.time() - last, min_interval_minutes)}

@@ -28,6 +28,9 @@ RESOURCES = {
     "ReplicaSet": ("/apis/apps/v1", "replicasets", True),
     "Deployment": ("/apis/apps/v1", "deployments", True),
     "StatefulSet": ("/apis/apps/v1", "statefulsets", True),
+    "ConfigMap": ("/api/v1", "configmaps", True),
+    "Secret": ("/api/v1", "secrets", True),
+    "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
     "PodMetrics": ("/apis/metrics.k8s.io/v1beta1", "pods", True),
     "NodeMetrics": ("/apis/metrics.k8s.io/v1beta1", "nodes", False),
 }
@@ -36,6 +39,16 @@ RESOURCES = {
 WORKLOAD_KINDS = ("Deployment", "StatefulSet")
 
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
+DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
+
+# Annotations and labels that say a GitOps controller owns the object: a scale or a
+# rollback made here would be reverted, or fight its self-heal.
+GITOPS_MARKERS = (
+    ("annotation", "argocd.argoproj.io/tracking-id", "Argo CD"),
+    ("label", "argocd.argoproj.io/instance", "Argo CD"),
+    ("label", "kustomize.toolkit.fluxcd.io/name", "Flux"),
+    ("label", "helm.toolkit.fluxcd.io/name", "Flux"),
+)
 
 
 def api_path(kind, namespace=None, name=None, sub=None):
@@ -105,6 +118,60 @@ def pods_of(kind, obj, pods, replicasets=()):
         return owned_by(pods, obj)
     rs_uids = set(uid(rs) for rs in owned_by(replicasets, obj))
     return [p for p in pods if owner_uids(p) & rs_uids]
+
+
+def gitops_manager(obj):
+    """'Argo CD' or 'Flux' with the marker that says so, or None."""
+    meta = obj.get("metadata") or {}
+    where = {"annotation": meta.get("annotations") or {}, "label": meta.get("labels") or {}}
+    for place, key, manager in GITOPS_MARKERS:
+        if key in where[place]:
+            return {"manager": manager, "marker": "%s %s=%s" % (place, key, where[place][key])}
+    return None
+
+
+def controller_of(pod, replicaset_owners):
+    """The controller that owns a pod: {kind, name}, or None for a bare pod.
+
+    ``replicaset_owners`` maps a ReplicaSet uid to its owner (a Deployment, or an Argo
+    Rollout); a ReplicaSet nobody owns is the controller itself.
+    """
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if not ref.get("controller", True):
+            continue
+        if ref.get("kind") == "ReplicaSet":
+            return replicaset_owners.get(ref.get("uid")) or {"kind": "ReplicaSet", "name": ref.get("name")}
+        return {"kind": ref.get("kind"), "name": ref.get("name")}
+    return None
+
+
+def config_references(template):
+    """ConfigMaps and Secrets a pod template reads (env, envFrom, volumes): {(kind, name)}."""
+    spec = (template or {}).get("spec") or {}
+    refs = set()
+    for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+        for env in c.get("env") or []:
+            source = env.get("valueFrom") or {}
+            if source.get("configMapKeyRef"):
+                refs.add(("ConfigMap", source["configMapKeyRef"].get("name")))
+            if source.get("secretKeyRef"):
+                refs.add(("Secret", source["secretKeyRef"].get("name")))
+        for env_from in c.get("envFrom") or []:
+            if env_from.get("configMapRef"):
+                refs.add(("ConfigMap", env_from["configMapRef"].get("name")))
+            if env_from.get("secretRef"):
+                refs.add(("Secret", env_from["secretRef"].get("name")))
+    for volume in spec.get("volumes") or []:
+        if volume.get("configMap"):
+            refs.add(("ConfigMap", volume["configMap"].get("name")))
+        if volume.get("secret"):
+            refs.add(("Secret", volume["secret"].get("secretName")))
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            if source.get("configMap"):
+                refs.add(("ConfigMap", source["configMap"].get("name")))
+            if source.get("secret"):
+                refs.add(("Secret", source["secret"].get("name")))
+    return set(r for r in refs if r[1])
 
 
 def desired_replicas(obj):

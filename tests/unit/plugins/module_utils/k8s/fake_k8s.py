@@ -114,7 +114,7 @@ class FakeClient(object):
             raise NotFound("GET %s: not found" % path)
         return copy.deepcopy(self.objects[path])
 
-    def list(self, path, page_size=1000, **query):
+    def list(self, path, page_size=1000, metadata_only=False, **query):
         self._request("GET", path)
         selector = query.get("labelSelector")
         return [copy.deepcopy(o) for p, o in sorted(self.objects.items()) if p.rsplit("/", 1)[0] == path and _matches(o, selector)]

@@ -116,7 +116,7 @@ def test_delete_pod_evicts_the_crashed_pod_and_verifies_its_replacement(clock):
     assert entry == {"at": f.ts(0), "action": "delete_pod", "incident": "incident-2027-01-15-080000",
                      "reason": "pods crash-looping", "pods": [CRASHED]}
     assert result["steps"][0] == "evicted pod %s" % CRASHED
-    assert result["steps"][1].startswith("Deployment/api-gateway healthy again: 2/2 ready")
+    assert result["steps"][1] == "Deployment/api-gateway: %s replaced, 2/2 pods ready" % CRASHED
     assert 0 < clock.now - f.NOW < TIMEOUT and client.unproven == []
 
 
@@ -125,24 +125,22 @@ def test_delete_pod_evicts_one_at_a_time_waiting_for_each_replacement(clock):
     client = api_gateway(clock, pods=("ready", "ready", "ready"))
     result = run(client, action="delete_pod", pods=[CRASHED, second])
     assert result["verified"] is True
-    assert [s.split(":")[0] for s in result["steps"]] == [
-        "evicted pod " + CRASHED, "Deployment/api-gateway healthy again", "evicted pod " + second, "Deployment/api-gateway healthy again"]
+    assert [s.split(",")[0] for s in result["steps"]] == [
+        "evicted pod " + CRASHED, "Deployment/api-gateway: %s replaced" % CRASHED, "evicted pod " + second, "Deployment/api-gateway: %s replaced" % second]
     assert [sent_write[0] for sent_write in sent(client)] == ["POST", "PATCH", "POST"]
     [entry] = history(client)  # one action, one record, however many pods
     assert entry["pods"] == [CRASHED, second]
     assert len(pod_names(client, ready=True)) == 3 and CRASHED not in pod_names(client) and second not in pod_names(client)
 
 
-@pytest.mark.xfail(strict=True, raises=VerificationFailed,
-                   reason="apply_delete_pods waits for the whole workload to settle after each eviction, "
-                          "which cannot happen while the next crashed pod in the list is still there")
 def test_delete_pod_replaces_several_crashed_pods(clock):
+    """Each eviction waits for its own replacement only, so the next crashed pod does not block it."""
     second = "api-gateway-7d9c6f8b5-c7n4r"
     client = api_gateway(clock, pods=("ready", "crash", "crash"))
     result = run(client, action="delete_pod", pods=[CRASHED, second])
     assert result["verified"] is True
-    assert [s.split(":")[0] for s in result["steps"]] == [
-        "evicted pod " + CRASHED, "Deployment/api-gateway healthy again", "evicted pod " + second, "Deployment/api-gateway healthy again"]
+    assert [s.split(",")[0] for s in result["steps"]] == [
+        "evicted pod " + CRASHED, "Deployment/api-gateway: %s replaced" % CRASHED, "evicted pod " + second, "Deployment/api-gateway: %s replaced" % second]
     assert [sent_write[0] for sent_write in sent(client)] == ["POST", "PATCH", "POST"]
     [entry] = history(client)  # one action, one record, however many pods
     assert entry["pods"] == [CRASHED, second]
@@ -192,7 +190,7 @@ def test_delete_pod_throttled_by_the_api_server_is_not_called_a_budget_refusal(c
 def test_delete_pod_times_out_when_the_replacement_never_becomes_ready(clock):
     client = api_gateway(clock, pods=("ready", "crash"))
     client.new_pods = "pending"
-    with pytest.raises(VerificationFailed, match=r"Deployment/api-gateway did not become healthy within 30s: 1/2 ready"):
+    with pytest.raises(VerificationFailed, match=r"Deployment/api-gateway: the replacement of pod %s was not Ready within 30s: 1/2 pods ready" % CRASHED):
         run(client, action="delete_pod", pods=[CRASHED])
     assert clock.now == f.NOW + TIMEOUT  # waited on the injected clock, up to the deadline
     assert len(history(client)) == 1  # recorded before waiting: a failed verification still uses the budget
@@ -235,7 +233,6 @@ def postgres(clock):
     return client
 
 
-@pytest.mark.xfail(strict=True, raises=VerificationFailed, reason="StatefulSet replacement keeps the name; verified by uid in issue 7")
 def test_delete_pod_of_a_statefulset_is_verified_when_the_replacement_keeps_the_name(clock):
     client = postgres(clock)
     old_uid = wl.uid(client.obj("Pod", "postgres-1"))

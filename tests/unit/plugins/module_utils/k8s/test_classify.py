@@ -128,11 +128,11 @@ def test_unschedulable_escalates_instead_of_scaling():
     assert classify.plan_remediation(w)["action"] == "escalate"
 
 
-def test_missing_pods_and_zero_replicas_are_unknown():
+def test_missing_pods_are_unknown_and_zero_replicas_on_purpose_are_healthy():
     w = workload(desired=2, ready=0)
     assert classify.classify_workload(w, [])["classification"] == "unknown"
     w = workload(desired=0, ready=0)
-    assert classify.classify_workload(w, [])["classification"] == "unknown"
+    assert classify.classify_workload(w, [])["classification"] == "healthy"
 
 
 def test_healthy_workload_needs_nothing():

@@ -90,7 +90,7 @@ def stub_client(monkeypatch):
         client.requests, client.unproven, client.sent = 0, [], []
         pending = list(answers)
 
-        def send(method, path, query, body, content_type, raw):
+        def send(method, path, query, body, content_type, raw, accept=None):
             client.requests += 1
             client.sent.append((method, path, query, body))
             answer = pending.pop(0) if pending else {}

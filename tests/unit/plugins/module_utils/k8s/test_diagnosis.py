@@ -38,7 +38,7 @@ def test_crashed_pod_is_joined_with_its_events_and_owner():
     assert bad["name"] == "api-gateway-abc-x3" and bad["classification"] == "crashloop"
     assert bad["workload"] == {"kind": "Deployment", "name": "api-gateway"} and bad["restarts"] == 6
     assert bad["events"][0]["reason"] == "BackOff"
-    assert bad["containers"][0]["last_terminated"] == {"reason": "Error", "exit_code": 1, "finished_at": f.ts(30)}
+    assert bad["containers"][0]["last_terminated"] == {"reason": "Error", "exit_code": 1, "finished_at": f.ts(30), "age_seconds": 30}
     assert any("BackOff" in e for e in w["evidence"])
 
 
