@@ -121,6 +121,21 @@ def usage_ratios(container):
     return ratios
 
 
+def image_key(ref):
+    """An image reference as the runtime and the spec may both write it: the container runtime reports
+    ``docker.io/library/nginx:1.25`` for the spec's ``nginx:1.25``."""
+    ref = (ref or "").strip()
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix):]
+    if ref.startswith("library/"):
+        ref = ref[len("library/"):]
+    name = ref.split("@", 1)[0]
+    if ":" not in name.rsplit("/", 1)[-1]:
+        ref = name + ":latest" + ref[len(name):]
+    return ref
+
+
 def owner_for(kind, classification):
     """The owner class of a failure: development, infrastructure or database."""
     if kind == "StatefulSet" and classification in DATA_OWNER_CLASSES:
@@ -195,10 +210,18 @@ def classify_pod(pod, usage_threshold=0.9):
         if age is not None and allowance is not None and age < allowance:
             evidence.append("pod %s is starting (%ds old, within its %ds startup allowance)" % (name, age, allowance))
             return "healthy", evidence
+        ready = (pod.get("conditions") or {}).get("Ready") or {}
         if pod.get("phase") == "Running":
             found.add("not_ready")
-            ready = (pod.get("conditions") or {}).get("Ready") or {}
             evidence.append("pod %s is Running but not Ready: %s" % (name, ready.get("message") or ready.get("reason") or "readiness probe failing"))
+        else:
+            # Stuck in Pending past its allowance: a volume that cannot mount (a missing Secret or
+            # ConfigMap) is configuration; anything else (an init container that never ends) is not ready.
+            mount = [e for e in pod.get("events") or [] if e.get("reason") in ("FailedMount", "FailedAttachVolume")]
+            found.add("config_error" if mount else "not_ready")
+            waiting = ", ".join("%s %s" % (c.get("name"), c.get("reason") or c.get("state"))
+                                for c in (pod.get("init_containers") or []) + (pod.get("containers") or []) if not c.get("ready"))
+            evidence.append("pod %s is still Pending after %ss (allowance %ss): %s" % (name, age, allowance, waiting or ready.get("reason") or "not started"))
     for event in pod.get("events") or []:
         evidence.append("pod %s event %s: %s" % (name, event.get("reason"), event.get("message")))
     for cls in PRIORITY:
@@ -253,19 +276,18 @@ def classify_workload(workload, pods, usage_threshold=0.9):
             # Too few pods and none of them visibly failing: the controller is not creating them.
             classification = "unknown"
             evidence.append("%s has %d of %d replicas ready" % (kind_name, ready, desired))
-        elif ready < desired and not any(not p.get("ready") for p in pods):
-            classification = "not_ready"
-            evidence.append("%s has %d of %d replicas ready" % (kind_name, ready, desired))
         else:
-            # Every pod is ready, or the ones that are not are still within their startup allowance.
+            # Every pod is ready (the controller's readyReplicas can lag its pods by a moment),
+            # or the ones that are not are still within their startup allowance.
             classification = "healthy"
     young = sorted(p["name"] for p in pods if p["name"] in affected and p.get("age_seconds") is not None
                    and p.get("startup_allowance_seconds") is not None and p["age_seconds"] < p["startup_allowance_seconds"])
     # An image that some pods run fine is not a bad image: the others hit a node or registry problem.
     pulling = [p for p in pods if per_pod.get(p["name"]) == "image_pull"]
-    running_images = set(c.get("image") for p in pods if per_pod.get(p["name"]) == "healthy" for c in p.get("containers") or [])
+    running_images = set(image_key(c.get("image")) for p in pods if per_pod.get(p["name"]) == "healthy"
+                         for c in (p.get("containers") or []) + (p.get("init_containers") or []))
     image_pull_local = bool(pulling) and all(
-        c.get("image") in running_images for p in pulling for c in (p.get("containers") or []) + (p.get("init_containers") or [])
+        image_key(c.get("image")) in running_images for p in pulling for c in (p.get("containers") or []) + (p.get("init_containers") or [])
         if c.get("reason") in IMAGE_PULL_REASONS)
     if classification == "image_pull" and image_pull_local:
         evidence.append("%s: other pods run the same images, so the pull failures on %s are node- or registry-local"
@@ -353,6 +375,10 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step):
             return {"action": "delete_pod", "pods": candidates, "owner": "infrastructure",
                     "reason": "%s: image pull fails on %s while other pods run the same image (node- or registry-local); "
                     "replace those pods, they may land on a node that can pull" % (name, ", ".join(candidates))}
+    if cls == "image_pull":
+        return {"action": "escalate",
+                "reason": "no pod of %s can pull its image and no recent rollout explains it: check the image name, tag and registry "
+                "credentials (%s)" % (name, ", ".join(workload.get("images") or []))}
     if cls in ("crashloop", "oom", "not_ready"):
         single = (workload.get("desired") or 0) <= 1
         if affected and (not workload.get("all_replicas_affected") or single):

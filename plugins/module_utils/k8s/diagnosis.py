@@ -279,9 +279,14 @@ def _items(raw, key):
     return value or [], None
 
 
+DATA_FIELDS = ("f:data", "f:binaryData", "f:stringData", "f:immutable")
+
+
 def _changed_at(obj):
-    """When an object was last written: its newest managedFields time, else its creation."""
-    times = [epoch(m.get("time")) for m in (obj.get("metadata") or {}).get("managedFields") or []]
+    """When what a pod reads was last written: the newest managedFields entry that touched the data
+    (a label or annotation edit changes nothing a pod sees), else the object's creation."""
+    times = [epoch(m.get("time")) for m in (obj.get("metadata") or {}).get("managedFields") or []
+             if any(key in (m.get("fieldsV1") or {}) for key in DATA_FIELDS)]
     times = [t for t in times if t] + [epoch((obj.get("metadata") or {}).get("creationTimestamp")) or 0]
     return max(times)
 

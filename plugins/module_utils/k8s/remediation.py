@@ -210,7 +210,9 @@ def wait_replaced(ws, kind, name, old, ready_others, timeout, started_after, int
         ready = sum(1 for p in pods if wl.pod_ready(p) and p["metadata"].get("uid") != old_uid)
         state = "%d/%d pods ready%s" % (ready, wl.desired_replicas(obj),
                                          ", waiting for %s (uid %s) to go" % (old["metadata"]["name"], old_uid) if lingering else "")
-        if not lingering and ready >= ready_others + 1:
+        # The controller's count too, so whoever reads the workload next sees it healthy.
+        counted = (obj.get("status") or {}).get("readyReplicas", 0)
+        if not lingering and ready >= ready_others + 1 and counted >= min(ready_others + 1, wl.desired_replicas(obj)):
             return {"verified": True, "ready": ready, "desired": wl.desired_replicas(obj), "state": state, "pods": pods}
         if ws.clock.time() >= deadline:
             raise VerificationFailed("%s/%s: the replacement of pod %s was not Ready within %ds: %s"
