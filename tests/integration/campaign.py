@@ -146,6 +146,9 @@ def pods_of(scenario: Scenario, name: str) -> list:
 
 def build(scenario: Scenario) -> None:
     """Create the namespace, wait until it is up (persistent faults showing), then break it."""
+    # A replay of the same seed must not start inside the previous run's namespace while it is being deleted.
+    drill.wait_for(lambda: drill.kubectl("get", "namespace", scenario.namespace, check=False, namespace=None).returncode != 0,
+                   120, message="%s: the previous %s to be deleted" % (scenario.replay(), scenario.namespace))
     drill.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": manifests(scenario)}), namespace=None)
     for w in scenario.workloads:
         if w.persistent:

@@ -485,7 +485,9 @@ def judge_outcome(plans, actions, verification=None, check_mode=False):
     health_failed = sorted(verification.get("health_failed") or [])
     reasons = failed + escalations
     if still_down:
-        reasons.append("still down: " + ", ".join(still_down))
+        details = verification.get("details") or {}
+        reasons.append("still down: " + "; ".join(
+            "%s (%s)" % (n, "; ".join((details.get(n) or [])[:2])) if details.get(n) else n for n in still_down))
         reasons += [p["reason"] for p in plans if p.get("action") == "none" and p.get("workload") in still_down]
     failed_services = set(a["service"] for a in actions if not a["ok"])
     owners = sorted(set(

@@ -13,6 +13,7 @@ from the I/O so that unit tests can feed them recorded API objects.
 
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import ClusterError
@@ -217,6 +218,7 @@ def _events_by_object(events):
         obj = ev.get("involvedObject") or ev.get("regarding") or {}
         grouped.setdefault((obj.get("kind"), obj.get("name")), []).append(
             {
+                "uid": obj.get("uid"),
                 "reason": ev.get("reason"),
                 "message": (ev.get("message") or ev.get("note") or "")[:300],
                 "count": ev.get("count") or 1,
@@ -226,6 +228,37 @@ def _events_by_object(events):
     for items in grouped.values():
         items.sort(key=lambda e: e["last_seen"] or "", reverse=True)
     return grouped
+
+
+# A StatefulSet's replacement pod has the old pod's name: events and metrics, both keyed by
+# name, must be matched to this pod by its uid and by the time the sample was taken.
+
+
+def own_events(events, pod):
+    """The pod's events: those of another pod that had the same name (a different uid) are not its."""
+    pod_uid = pod["metadata"].get("uid")
+    return [e for e in events or [] if not (pod_uid and e.get("uid") and e["uid"] != pod_uid)]
+
+
+def pod_usage(sample, pod):
+    """{container: usage} from a PodMetrics sample, unless its window began before this pod existed."""
+    if not sample:
+        return {}
+    created = epoch(pod["metadata"].get("creationTimestamp"))
+    window = duration_seconds(sample.get("window"))
+    taken = epoch(sample.get("timestamp"))
+    if created and taken and taken - window < created:
+        return {}
+    return dict((c["name"], c.get("usage")) for c in sample.get("containers") or [])
+
+
+def duration_seconds(text):
+    """Seconds in a Go duration string as the metrics API writes it ("9.99s", "1m0s")."""
+    return sum(float(n) * _SECONDS[unit] for n, unit in _DURATION.findall(text or ""))
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
+_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 def _deployment_rollout(dep, replicasets, now, recent_seconds):
@@ -322,10 +355,7 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
     """Join raw API lists into the module's report (no I/O)."""
     events = _events_by_object(raw.get("events") or [])
     pod_metrics = raw.get("pod_metrics") or {"items": [], "error": "metrics not requested"}
-    usage = dict(
-        (m["metadata"]["name"], dict((c["name"], c.get("usage")) for c in m.get("containers") or []))
-        for m in pod_metrics["items"]
-    )
+    samples = dict((m["metadata"]["name"], m) for m in pod_metrics["items"])
     node_items, nodes_error = _items(raw, "nodes")
     hpa_items, hpa_error = _items(raw, "hpas")
     config_objects = {}
@@ -384,7 +414,8 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         owner = wl.controller_of(pod, rs_owner)
         node_name = (pod.get("spec") or {}).get("nodeName")
         summary = summarize_pod(
-            pod, owner, events.get(("Pod", pod["metadata"]["name"])) or [], usage.get(pod["metadata"]["name"], {}), now, max_events,
+            pod, owner, own_events(events.get(("Pod", pod["metadata"]["name"])), pod), pod_usage(samples.get(pod["metadata"]["name"]), pod),
+            now, max_events,
             node=nodes_by_name.get(node_name), nodes_known=nodes_known, min_startup_seconds=min_startup_seconds,
         )
         pods.append(summary)

@@ -14,7 +14,6 @@ until the workload is healthy again and reports what it saw.
 from __future__ import annotations
 
 import json
-import re
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import (
     ClusterError,
@@ -25,6 +24,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import epoch, rfc3339_epoch
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import workloads as wl
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.diagnosis import duration_seconds
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.classify import (
     CONFIG_ERROR_REASONS,
     CRASH_REASONS,
@@ -296,15 +296,6 @@ def apply_scale(ws, kind, obj, plan, wait, timeout, entry, metrics_timeout=0, us
 # Pod metrics lag: metrics-server samples every --metric-resolution and averages CPU
 # over a window. A sample taken before the new replicas were ready still shows the
 # old load, so only samples whose window starts after that moment can judge a scale.
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-
-
-def duration_seconds(text):
-    """Seconds in a Go duration string as the metrics API writes it ("9.99s", "1m0s")."""
-    return sum(float(n) * _SECONDS[unit] for n, unit in _DURATION.findall(text or ""))
-
 
 def ready_since(pods):
     """Cluster time (epoch seconds) at which the last of these pods became Ready, or None."""

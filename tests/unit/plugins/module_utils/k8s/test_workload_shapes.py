@@ -564,7 +564,8 @@ def test_image_pull_failing_on_one_of_three_pods_is_node_or_registry_local():
     img = image("api-gateway")
     app = deployment_app("api-gateway", [OK, OK, {"statuses": {MAIN: pulling(img=img)}, "node": "node-c"}])
     bad = app["pods"][2]["metadata"]["name"]
-    events = [warning("Pod", bad, "Failed", 'Failed to pull image "%s": dial tcp 140.82.121.34:443: i/o timeout' % img)]
+    events = [warning("Pod", bad, "Failed", 'Failed to pull image "%s": dial tcp 140.82.121.34:443: i/o timeout' % img,
+                      uid=app["pods"][2]["metadata"]["uid"])]
     report, plans = diagnose(raw_namespace(app, events=events))
     w = workload(report, "api-gateway")
     assert w["classification"] == "image_pull" and w["image_pull_local"] and not w["bad_rollout"]
@@ -573,6 +574,22 @@ def test_image_pull_failing_on_one_of_three_pods_is_node_or_registry_local():
     assert "node- or registry-local" in plan["reason"]
     assert any("node- or registry-local" in e for e in w["evidence"])
     assert any("i/o timeout" in e for e in w["evidence"])
+
+
+def test_a_statefulset_replacement_does_not_inherit_its_predecessors_events_or_metrics():
+    """postgres-0's replacement has the same name: the old pod's BackOff events (other uid) and a metrics
+    sample taken before it existed are not its own."""
+    sts = statefulset_app("postgres", [OK])
+    pod = sts["pods"][0]
+    pod["metadata"]["creationTimestamp"] = f.ts(5)
+    old = warning("Pod", "postgres-0", "BackOff", "Back-off restarting failed container postgres", uid="uid-the-old-postgres-0")
+    mine = warning("Pod", "postgres-0", "Unhealthy", "Readiness probe failed: connection refused", uid=pod["metadata"]["uid"])
+    stale = pod_metrics({"postgres-0": {"postgres": {"cpu": "490m", "memory": "500Mi"}}})
+    report, plans = diagnose(raw_namespace(sts, events=[old, mine], metrics=stale))
+    summary = next(p for p in report["pods"] if p["name"] == "postgres-0")
+    assert [e["reason"] for e in summary["events"]] == ["Unhealthy"]
+    assert all(c["usage"] is None for c in summary["containers"])
+    assert summary["classification"] == "healthy" and not [p for p in plans if p["workload"] == "postgres"]
 
 
 def test_image_pull_failing_everywhere_without_a_recent_rollout_escalates():
