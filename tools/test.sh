@@ -11,7 +11,8 @@
 #
 # Tests marked `alone` stop a shared server (API server, PostgreSQL, Redis); they run
 # after the others, one at a time, never beside another test.
-#   PYTHON        the venv's python (the Makefile sets it)
+#   PYTHON          the venv's python (the Makefile sets it)
+#   PYTEST_WORKERS  pytest-xdist workers (default 3, one per parallel group)
 #   PYTEST_ARGS   extra pytest arguments
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 2
@@ -28,8 +29,10 @@ trap 'rm -f "$quality_log"' EXIT
 make --no-print-directory sanity lint docs-check >"$quality_log" 2>&1 &
 quality_pid=$!
 
+# Three workers: the platform drills, the drill-workloads drills and the campaign each keep to
+# their own namespaces (tests/integration/conftest.py), so they run side by side.
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
-"$python" -m pytest tests/unit tests/integration -p no:cacheprovider -q -m "$marks" ${PYTEST_ARGS:-}
+"$python" -m pytest tests/unit tests/integration -p no:cacheprovider -q -m "$marks" -n "${PYTEST_WORKERS:-3}" --dist loadgroup ${PYTEST_ARGS:-}
 pytest_rc=$?
 # pytest exits 5 when a marker selects nothing; an empty `alone` set is not a failure.
 # shellcheck disable=SC2086

@@ -29,6 +29,20 @@ dataplane = dataplane_helpers.dataplane
 ENV_SH = drill.DRILL / "env.sh"
 
 
+# Which tests may run beside which (make test runs pytest-xdist with --dist loadgroup): each
+# group works in namespaces of its own, so groups run in parallel and a group's tests in order.
+#   platform   the ai-orchestrator fixture and the data plane's stand-ins it checks
+#   workloads  the drill-workloads namespace (production-shaped workloads, node faults on the reserved node)
+#   campaign   generated namespaces camp-<seed>
+PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_workload_drills": "workloads"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = PARALLEL_GROUPS.get(item.module.__name__.rsplit(".", 1)[-1], "platform")
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "drill: needs the drill environment (drill/env.sh: cluster and data plane)")
     config.addinivalue_line("markers", "long: only in the longer tier (make test-long): every drill, long campaigns")
