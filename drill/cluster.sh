@@ -3,9 +3,12 @@
 # kube-scheduler) and metrics-server, with kwok playing the kubelets of fake nodes,
 # started by kwokctl with the binary runtime from the binaries drill/build.sh built.
 #
-#   drill/cluster.sh up          create (or restart) the cluster, apply drill/fixture,
-#                                wait until every workload is Ready; a no-op when the
-#                                cluster is healthy (injected drill faults stay as they are)
+#   drill/cluster.sh up          create (or restart) the cluster, apply drill/fixture (namespace
+#                                ai-orchestrator) and drill/fixture-workloads (namespace
+#                                drill-workloads), wait until every workload is Ready; a no-op
+#                                when the cluster is healthy (injected drill faults stay as they
+#                                are), except that it recreates a cluster made from other
+#                                drill/kwok settings (kwok reads its stages only at start)
 #   drill/cluster.sh down        stop and delete it (idempotent, leaves no process)
 #   drill/cluster.sh status      exit 0 only when the API server answers
 #   drill/cluster.sh kubeconfig  print the path of the admin kubeconfig
@@ -35,7 +38,20 @@ cluster_dir=$KWOK_WORKDIR/clusters/$name
 run=$DRILL_RUN/cluster-$name
 path_dir=$DRILL_HOME/path
 namespace=ai-orchestrator
+workloads_ns=drill-workloads
 wait_timeout=${DRILL_WAIT_TIMEOUT:-180}
+# Node heartbeats as a kubelet and kube-controller-manager do by default (node lease 40 s,
+# renewed every 10 s; node-monitor-grace-period 40 s, node-monitor-period 5 s): a node
+# whose heartbeat stops (drill/fault.sh node NODE notready) turns NotReady/Unknown within
+# 30-45 s. kwokctl's default factor 5 (lease and grace period 200 s) suits thousands of
+# nodes, not a drill.
+heartbeat_factor=1
+# What the cluster is made from: a change in drill/kwok/*.yaml or in these settings makes
+# `up` recreate the cluster (checked against $run/config.sha256, written at creation).
+config_sum() {
+  { cat "$here"/kwok/*.yaml; echo "heartbeat-factor=$heartbeat_factor $KUBE_VERSION $KWOK_VERSION $ETCD_VERSION $METRICS_SERVER_VERSION"; } |
+    sha256sum | cut -d' ' -f1
+}
 
 log() { printf '[drill-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -231,6 +247,17 @@ INFO:     Uvicorn running on http://0.0.0.0:8080 (Press CTRL+C to quit)
 @TS@ [info     ] materializing batch            batch=3/8 rss_mb=1967'
   printf '%s\n' "$oom" | cri_log "$d/oomkilled-previous.log" "$((t + 60))"
   printf '%s\n' "$oom" | cri_log "$d/oomkilled.log" "$((t + 110))"
+  # An init container (drill-workloads' worker: database migration) that fails: the
+  # init-crashloop and init-error faults.
+  local migrate='@TS@ INFO  starting migrate v4.17.1 database=postgres://worker@db-0.db:5432/shop
+@TS@ INFO  current version 41, 2 migrations to apply
+@TS@ INFO  42/u add_order_index (1.204s)
+@TS@ INFO  43/u backfill_order_totals: started
+E @TS@ ERROR 43/u backfill_order_totals: migration failed: pq: column "total_cents" of relation "orders" does not exist in line 1: UPDATE orders SET total_cents = (amount * 100)::bigint WHERE total_cents IS NULL
+E @TS@ ERROR database is dirty at version 43; fix the migration and force the version
+E error: migration failed: Dirty database version 43. Fix and force version.'
+  printf '%s\n' "$migrate" | cri_log "$d/init-crash-previous.log" "$((t + 60))"
+  printf '%s\n' "$migrate" | cri_log "$d/init-crash.log" "$((t + 110))"
 }
 
 poll() { # seconds command...: until the command succeeds; 1 on timeout
@@ -262,15 +289,76 @@ workloads_ready() {
     awk 'NF < 4 || $2 != $3 || $2 != $4 { bad = 1 } END { exit (NR == 0 || bad) }'
 }
 
+# drill-workloads in one request, a line per Deployment, StatefulSet, DaemonSet, Job and
+# unowned Pod: KIND WANTED READY UPDATED (pods, or completions for a Job).
+workloads_fixture_lines() {
+  # shellcheck disable=SC2016 # a Go template, not shell
+  kc -n "$workloads_ns" get deployments,statefulsets,daemonsets,jobs,pods -o go-template='{{ range .items }}{{ $k := .kind }}
+{{- if or (eq $k "Deployment") (eq $k "StatefulSet") }}{{ $k }} {{ or .spec.replicas 0 }} {{ or .status.readyReplicas 0 }} {{ or .status.updatedReplicas 0 }}{{ "\n" }}
+{{- else if eq $k "DaemonSet" }}{{ $k }} {{ or .status.desiredNumberScheduled 0 }} {{ or .status.numberReady 0 }} {{ or .status.updatedNumberScheduled 0 }}{{ "\n" }}
+{{- else if eq $k "Job" }}{{ $k }} 1 {{ or .status.succeeded 0 }} 1{{ "\n" }}
+{{- else if not .metadata.ownerReferences }}{{ $r := 0 }}{{ range .status.conditions }}{{ if and (eq .type "Ready") (eq .status "True") }}{{ $r = 1 }}{{ end }}{{ end }}{{ $k }} 1 {{ $r }} 1{{ "\n" }}
+{{- end }}{{ end }}'
+}
+
+# drill-workloads as shipped: every Deployment, StatefulSet and DaemonSet has all its
+# replicas updated and ready (idle has none on purpose), the Job has completed and the bare
+# Pod is Ready.
+# (The lines of workloads_fixture_lines as $1, else fresh ones.)
+workloads_fixture_ready() {
+  { if [ $# -gt 0 ]; then printf '%s\n' "$1"; else workloads_fixture_lines; fi; } |
+    awk '$2 != $3 || $2 != $4 || ($1 == "DaemonSet" && $2 == 0) { bad = 1 } END { exit (NR == 0 || bad) }'
+}
+
+workloads_fixture_present() {
+  [ "$(printf '%s\n' "$1" | grep -Ec '^(Deployment|StatefulSet|DaemonSet) ')" -ge \
+    "$(cat "$here"/fixture-workloads/*.yaml | grep -Ec '^kind: (Deployment|StatefulSet|DaemonSet)$')" ]
+}
+
+node_ready() {
+  [ "$(kc get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+workloads_nodes_ready() {
+  local node
+  while read -r node; do
+    node_ready "$node" || return 1
+  done < <(sed -n 's/^  name: //p' "$here/fixture-workloads/00-nodes.yaml")
+}
+
+# drill/fixture-workloads but its nodes (applied first), as `kubectl apply` leaves it but
+# faster where nothing is there yet: create (saving the configuration apply compares with)
+# takes a fraction of apply's time, and apply only runs when something was there already.
+# Files in order: the namespace first.
+create_workloads_fixture() {
+  local files=() f
+  for f in "$here"/fixture-workloads/[1-9]*.yaml; do files+=(-f "$f"); done
+  kc create --save-config "${files[@]}" >/dev/null 2>&1 || kc apply "${files[@]}" >/dev/null
+}
+
+# drill-workloads' node, then the namespace.
+apply_workloads_fixture() {
+  kc apply -f "$here/fixture-workloads/00-nodes.yaml" >/dev/null
+  wait_for 60 "drill-workloads' nodes Ready" workloads_nodes_ready
+  create_workloads_fixture
+}
+
 metrics_api_ready() {
   [ "$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ]
 }
 
 apply_fixture() {
-  kc apply -f "$here/fixture/00-nodes.yaml" >/dev/null
+  kc apply -f "$here/fixture/00-nodes.yaml" -f "$here/fixture-workloads/00-nodes.yaml" >/dev/null
   wait_for 60 "nodes Ready" nodes_ready
+  wait_for 60 "drill-workloads' nodes Ready" workloads_nodes_ready
+  # drill-workloads alongside the platform: its pods start while kubectl applies drill/fixture.
+  local pid
+  create_workloads_fixture &
+  pid=$!
   kc apply -f "$here/fixture/" >/dev/null
+  wait "$pid" || die "could not create drill/fixture-workloads"
   wait_for "$wait_timeout" "fixture workloads Ready (kubectl -n $namespace get pods)" workloads_ready
+  wait_for "$wait_timeout" "drill-workloads Ready (kubectl -n $workloads_ns get all)" workloads_fixture_ready
 }
 
 fixture_present() {
@@ -288,14 +376,34 @@ link_kubectl() {
 }
 
 cmd_up() {
-  local t0 mode
+  local t0 mode restart_load=
   t0=$(date +%s.%N)
   check_binaries
   link_kubectl
   if [ -d "$cluster_dir" ] && healthy; then
-    workloads_ready || log "note: some fixture workloads are not Ready (a drill fault injected?): kubectl -n $namespace get pods"
-    log "already up and healthy (no-op) in $(elapsed "$t0")s"
-    return 0
+    if [ "$(cat "$run/config.sha256" 2>/dev/null)" != "$(config_sum)" ]; then
+      # kwok reads its stages, kwokctl its settings, only when the cluster is created.
+      log "drill/kwok settings changed since the cluster was created: recreating it"
+      # The load model holds the old cluster's credentials: restart it with the cluster.
+      if bash "$here/load/load.sh" status >/dev/null 2>&1; then
+        restart_load=1
+        bash "$here/load/load.sh" down
+      fi
+      cmd_down
+    else
+      local lines
+      lines=$(workloads_fixture_lines 2>/dev/null || true)
+      if ! workloads_fixture_present "$lines"; then
+        log "applying drill/fixture-workloads"
+        apply_workloads_fixture
+        wait_for "$wait_timeout" "drill-workloads Ready (kubectl -n $workloads_ns get all)" workloads_fixture_ready
+      elif ! workloads_fixture_ready "$lines"; then
+        log "note: some drill-workloads are not Ready (a drill fault injected?): kubectl -n $workloads_ns get pods"
+      fi
+      workloads_ready || log "note: some fixture workloads are not Ready (a drill fault injected?): kubectl -n $namespace get pods"
+      log "already up and healthy (no-op) in $(elapsed "$t0")s"
+      return 0
+    fi
   fi
   if [ -d "$cluster_dir" ]; then
     log "cluster exists but is not healthy: restarting it"
@@ -330,13 +438,16 @@ cmd_up() {
       --metrics-server-binary "$ms_bin" \
       --enable metrics-server \
       --kubeconfig "$DRILL_KUBECONFIG" \
+      --heartbeat-factor "$heartbeat_factor" \
       --quiet-pull \
       --wait 120s >&2 || { log "kwokctl create failed; logs: $cluster_dir/logs"; exit 1; }
+    config_sum >"$run/config.sha256"
     mode=cold
   fi
   log "applying fixture"
   apply_fixture
   wait_for 60 "metrics API (APIService v1beta1.metrics.k8s.io)" metrics_api_ready
+  if [ -n "$restart_load" ]; then bash "$here/load/load.sh" up; fi
   log "drill cluster up ($mode start) in $(elapsed "$t0")s; KUBECONFIG=$DRILL_KUBECONFIG, kubectl in $path_dir"
 }
 
@@ -371,6 +482,8 @@ cmd_status() {
   kc get nodes --no-headers 2>/dev/null | awk '{ n++; if ($2 == "Ready") r++ } END { printf "nodes: %d/%d Ready\n", r, n }'
   kc -n "$namespace" get pods --no-headers 2>/dev/null |
     awk '{ n++; split($2, a, "/"); if ($3 == "Running" && a[1] == a[2]) r++ } END { printf "pods in ai-orchestrator: %d/%d Ready\n", r, n }'
+  kc -n "$workloads_ns" get pods --no-headers 2>/dev/null |
+    awk '{ n++; split($2, a, "/"); if ($3 == "Running" && a[1] == a[2]) r++; if ($3 == "Completed") c++ } END { printf "pods in drill-workloads: %d/%d Ready, %d Completed\n", r, n - c, c }'
 }
 
 case ${1:-} in

@@ -15,8 +15,9 @@ diagnosis:
          (playbooks/kubernetes_core_targeted.yml)
   B2ALL  the same, logs of every unhealthy container
   C      the runbook's kubectl commands, describe + logs per pod (runbook_kubectl.sh)
-  F      the floor: an empty ansible-playbook run + kubectl get pods,events + the logs the
-         collection fetches (floor.sh)
+  F      the floor: an empty ansible-playbook run + kubectl get pods,events -o json + the
+         logs the collection fetches (floor.sh)
+  FRAW   the same floor with the two lists read by kubectl get --raw (floor.sh ... raw)
 
 Requests are counted exactly by a proxy the method's clients go through
 (counting_proxy.py) and, as a cross-check, on the server (apiserver_request_total)
@@ -54,8 +55,9 @@ METHODS = {
     "B2ALL": "kubernetes.core targeted, all logs",
     "C": "kubectl per pod",
     "F": "floor",
+    "FRAW": "floor, raw lists",
 }
-SHORT = {"B2ALL": "B2-all"}  # how a method is named in the tables
+SHORT = {"B2ALL": "B2-all", "FRAW": "F-raw"}  # how a method is named in the tables
 PARTS = ("empty_playbook", "get", "select", "logs")  # floor.sh's parts
 METRIC = re.compile(r"^apiserver_request_total\{(.*)\} ([0-9.e+]+)$")
 LABEL = re.compile(r'(\w+)="([^"]*)"')
@@ -116,6 +118,7 @@ def measure(run, args):
     extra = run()
     seconds = time.monotonic() - t0
     wire = args.proxy.snapshot() - wire
+    args.load_peak = max(args.load_peak, os.getloadavg()[0])
     after = server_requests(args.ms_server)
     idle = min(max(seconds, 10.0), args.baseline_cap)
     time.sleep(idle)
@@ -181,9 +184,9 @@ def method_b2all(ns, ctx, _pods=None):
     return method_b2(ns, ctx, cap=0)
 
 
-def method_f(ns, ctx, _pods=None):
-    name = label("F", ns, ctx)
-    args = [str(HERE / "floor.sh"), ns, str(Path(ctx["workdir"]) / name), "10", str(ctx["floor_jobs"])]
+def method_f(ns, ctx, _pods=None, get="json"):
+    name = label("F" if get == "json" else "FRAW", ns, ctx)
+    args = [str(HERE / "floor.sh"), ns, str(Path(ctx["workdir"]) / name), "10", str(ctx["floor_jobs"]), get]
     out = run(args, ctx["workdir"], name, ctx["env"])
     fields = dict(kv.split("=", 1) for kv in re.search(r"^BENCH (.*)$", out, re.M).group(1).split())
     result = {
@@ -196,6 +199,10 @@ def method_f(ns, ctx, _pods=None):
     return result
 
 
+def method_fraw(ns, ctx, _pods=None):
+    return method_f(ns, ctx, get="raw")
+
+
 def method_c(ns, ctx, pods=None):
     label_ = label("C", ns, ctx, pods)
     args = [str(HERE / "runbook_kubectl.sh"), ns, str(Path(ctx["workdir"]) / label_)]
@@ -206,7 +213,7 @@ def method_c(ns, ctx, pods=None):
     return {"failed_commands": failed} if failed else None
 
 
-RUNNERS = {"A": method_a, "B": method_b, "B2": method_b2, "B2ALL": method_b2all, "C": method_c, "F": method_f}
+RUNNERS = {"A": method_a, "B": method_b, "B2": method_b2, "B2ALL": method_b2all, "C": method_c, "F": method_f, "FRAW": method_fraw}
 PER_POD = ("B", "C")  # one step per pod of the namespace: sampled above --max-per-pod-pods
 
 
@@ -273,10 +280,20 @@ def versions():
         for p in sys.path
         if Path(p, "ansible_collections/kubernetes/core/MANIFEST.json").exists()
     )
-    galaxy = re.search(r"^version:\s*(\S+)", (ROOT / "galaxy.yml").read_text(), re.M)
+    # The collection ansible-playbook loads: the checkout (linked into ANSIBLE_COLLECTIONS_PATH) or another copy.
+    used = next(
+        (
+            Path(base, "ansible_collections/ai_orchestrator/incident_response").resolve()
+            for base in ENV["ANSIBLE_COLLECTIONS_PATH"].split(os.pathsep)
+            if Path(base, "ansible_collections/ai_orchestrator/incident_response/galaxy.yml").exists()
+        ),
+        ROOT,
+    )
+    galaxy = re.search(r"^version:\s*(\S+)", (used / "galaxy.yml").read_text(), re.M)
     server = json.loads(kubectl("version", "-o", "json", check=False) or "{}").get("serverVersion", {})
     return {
-        "ai_orchestrator.incident_response": galaxy.group(1) if galaxy else "unknown",
+        "ai_orchestrator.incident_response": (galaxy.group(1) if galaxy else "unknown")
+        + ("" if used == ROOT else " (from %s)" % used),
         "ansible-core": first_line([str(BIN / "ansible-playbook"), "--version"]).rsplit("core ", maxsplit=1)[-1].rstrip("]"),
         "kubernetes.core": json.loads(manifest.read_text())["collection_info"]["version"],
         "Kubernetes": server.get("gitVersion", "unknown"),
@@ -293,8 +310,16 @@ def cell(result, key, fmt="%d"):
 
 def header(meta):
     return [
-        "Run of %s on %s (`nproc` %s); load average %s at start, %s at end; %s minutes in all."
-        % (meta["date"], meta["machine"], meta["nproc"], meta["load_start"], meta["load_end"], meta["minutes"]),
+        "Run of %s on %s (`nproc` %s); load average %s at start, %s at end%s; %s minutes in all."
+        % (
+            meta["date"],
+            meta["machine"],
+            meta["nproc"],
+            meta["load_start"],
+            meta["load_end"],
+            ", %s at most (read after each run)" % meta["load_peak"] if "load_peak" in meta else "",
+            meta["minutes"],
+        ),
         "Versions: %s. Command: `%s`." % (", ".join("%s %s" % kv for kv in meta["versions"].items()), meta["command"]),
     ]
 
@@ -430,17 +455,21 @@ def render_methods(results, meta, args):
         )
     notes = []
     for size, res in sorted(results.items()):
-        if "F" in res:
-            parts = res["F"]["parts"]
+        for m, get in (("F", "`kubectl get pods,events -o json`"), ("FRAW", "`kubectl get --raw` of both lists")):
+            if m not in res:
+                continue
+            parts = res[m]["parts"]
             notes.append(
-                "F at %d pods, median of each part: empty `ansible-playbook` %s s, `kubectl get pods,events -o json` %s s, "
+                "%s at %d pods, median of each part: empty `ansible-playbook` %s s, %s %s s, "
                 "picking the containers %s s, %d log fetches %s s (%d at a time)."
                 % (
+                    SHORT.get(m, m),
                     size,
                     seconds(parts["empty_playbook"]),
+                    get,
                     seconds(parts["get"]),
                     seconds(parts["select"]),
-                    res["F"]["log_requests"],
+                    res[m]["log_requests"],
                     seconds(parts["logs"]),
                     args.floor_jobs,
                 )
@@ -448,8 +477,8 @@ def render_methods(results, meta, args):
         if "A" in res and res["A"]["log_sets"]:
             reference = res["A"]["log_sets"][0]
             count = len(reference.split(",")) if reference else 0
-            same = [m for m in ("B2", "F") if m in res and res[m]["log_sets"] == [reference]]
-            differ = [m for m in ("B2", "F") if m in res and res[m]["log_sets"] != [reference]]
+            same = [SHORT.get(m, m) for m in ("B2", "F", "FRAW") if m in res and res[m]["log_sets"] == [reference]]
+            differ = [SHORT.get(m, m) for m in ("B2", "F", "FRAW") if m in res and res[m]["log_sets"] != [reference]]
             text = "At %d pods A read the logs of %d containers%s" % (
                 size,
                 count,
@@ -546,6 +575,7 @@ def main():
     if subprocess.run([KUBECTL, "get", "--raw", "/readyz"], capture_output=True, env=ENV, check=False).returncode:
         sys.exit("drill cluster not answering (KUBECONFIG=%s); start it with drill/env.sh up" % KUBECONFIG)
     started, load_start = time.monotonic(), os.getloadavg()[0]
+    args.load_peak = load_start
     args.ms_server = metrics_server()
     if not args.ms_server:
         log("metrics-server /metrics not readable: the server-side count leaves out the metrics API")
@@ -572,7 +602,7 @@ def main():
             if not results:  # warm the clients' discovery caches once, unmeasured
                 ctx.pop("run", None)
                 method_a(ns, ctx), method_b(ns, ctx, []), method_c(ns, ctx, [])
-                if "F" in args.methods:
+                if "F" in args.methods or "FRAW" in args.methods:
                     method_f(ns, ctx)
             runs = collections.defaultdict(list)
             # Round robin (A, B2, F, A, B2, F...), so that a slow spell of the shared machine
@@ -619,6 +649,7 @@ def main():
         "nproc": os.cpu_count(),
         "load_start": "%.2f" % load_start,
         "load_end": "%.2f" % os.getloadavg()[0],
+        "load_peak": "%.2f" % args.load_peak,
         "minutes": "%.0f" % ((time.monotonic() - started) / 60),
         "versions": versions(),
         "command": " ".join(["diagnosis_bench.py"] + sys.argv[1:]),

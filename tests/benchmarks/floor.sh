@@ -3,17 +3,21 @@
 # least, with nothing joined, classified or reported:
 #   1. an empty ansible-playbook run (playbooks/empty.yml: localhost, gather_facts false,
 #      no tasks): Ansible's start-up;
-#   2. `kubectl get pods,events -o json` for the namespace: the least state to read;
+#   2. `kubectl get pods,events -o json` for the namespace: the least state to read
+#      (GET `raw`: `kubectl get --raw` of the two lists instead, side by side: the same
+#      bytes without kubectl's decoding, paging and printing);
 #   3. the log fetches workload_health_info makes with its defaults: the containers that
 #      are not ready, of pods that are not Pending, in pod-name order, at most
-#      MAX_CONTAINERS (10) of them; `kubectl logs --tail=100` of each, and `--previous`
-#      of each that has restarted. JOBS fetches run at a time (default 4).
-#   floor.sh NAMESPACE OUTDIR [MAX_CONTAINERS [JOBS]]
+#      MAX_CONTAINERS (10) of them; the last 100 lines of each and, of each that has
+#      restarted, the last 100 of its previous instance (`kubectl logs --tail=100` and
+#      `--previous`, as `kubectl get --raw` of pods/log: one request each, where
+#      `kubectl logs` first reads the pod). JOBS fetches run at a time (default 4).
+#   floor.sh NAMESPACE OUTDIR [MAX_CONTAINERS [JOBS [GET]]]     GET: json (default) or raw
 # MAX_CONTAINERS 0 fetches the logs of every such container. The output is kept in OUTDIR.
 # The last line gives each part's wall time in seconds and the number of log fetches (and
 # of failed ones), for diagnosis_bench.py.
 set -euo pipefail
-ns=$1 out=$2 cap=${3:-10} jobs=${4:-4}
+ns=$1 out=$2 cap=${3:-10} jobs=${4:-4} get=${5:-json}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 mkdir -p "$out/logs"
 now() { date +%s.%N; }
@@ -22,17 +26,25 @@ span() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 t0=$(now)
 ansible-playbook -i localhost, "$here/playbooks/empty.yml" >"$out/empty-playbook.log"
 t1=$(now)
-kubectl get pods,events -n "$ns" -o json >"$out/state.json"
+if [ "$get" = raw ]; then
+  kubectl get --raw "/api/v1/namespaces/$ns/pods" >"$out/pods.json" &
+  kubectl get --raw "/api/v1/namespaces/$ns/events" >"$out/events.json"
+  wait $!
+  state=$out/pods.json
+else
+  kubectl get pods,events -n "$ns" -o json >"$out/state.json"
+  state=$out/state.json
+fi
 t2=$(now)
 # One "POD CONTAINER PREVIOUS" line per log fetch, picked as diagnosis.collect_logs picks.
-python3 - "$out/state.json" "$cap" >"$out/log-fetches.txt" <<'PICK'
+python3 - "$state" "$cap" >"$out/log-fetches.txt" <<'PICK'
 import json
 import sys
 
 items = json.load(open(sys.argv[1]))["items"]
 cap = int(sys.argv[2])
 pods = sorted(
-    (p for p in items if p["kind"] == "Pod" and p["status"].get("phase") != "Pending"),
+    (p for p in items if p.get("kind", "Pod") == "Pod" and p["status"].get("phase") != "Pending"),
     key=lambda p: p["metadata"]["name"],
 )
 picked = [(p["metadata"]["name"], c) for p in pods for c in p["status"].get("containerStatuses") or [] if not c.get("ready")]
@@ -44,7 +56,8 @@ PICK
 t3=$(now)
 # shellcheck disable=SC2016  # expanded by the inner bash, once per fetch
 NS=$ns OUT=$out xargs -r -P "$jobs" -n 3 bash -c '
-  kubectl logs "$0" -n "$NS" -c "$1" --tail=100 --previous="$2" >"$OUT/logs/$0.$1.$2.log" 2>&1 || echo "$0 $1 $2"
+  kubectl get --raw "/api/v1/namespaces/$NS/pods/$0/log?container=$1&tailLines=100&previous=$2" \
+    >"$OUT/logs/$0.$1.$2.log" 2>&1 || echo "$0 $1 $2"
 ' <"$out/log-fetches.txt" >"$out/failed-fetches.txt"
 t4=$(now)
 

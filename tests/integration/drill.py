@@ -284,3 +284,116 @@ def dataplane_up() -> bool:
     if not script.exists():
         return False
     return subprocess.run(["bash", str(script), "status"], capture_output=True, timeout=60, check=False).returncode == 0
+
+
+# --- drill-workloads (drill/fixture-workloads/) --------------------------------------------
+# A second namespace with the kinds of workloads production runs; drill/fault.sh breaks them
+# (container-scoped and init container faults, a node that stops reporting, a ResourceQuota)
+# and `drill/fault.sh reset-workloads` puts it back as shipped.
+
+WORKLOADS_NAMESPACE = "drill-workloads"
+CONTAINER_LABEL = "drill.incident-response.io/fault-container"
+INIT_FAULTS = ("init-crashloop", "init-error", "init-imagepull")
+# The node the node fault is meant for: tainted, only drill-workloads' cache and node-agent
+# (and workloads moved there with `fault.sh place`) run on it.
+FAULT_NODE = "aio-worker-5"
+PLATFORM_NODES = ("aio-worker-1", "aio-worker-2", "aio-worker-3", "aio-worker-4")
+WORKLOADS_DEPLOYMENTS = {"web": 4, "worker": 2, "api-expr": 2, "idle": 0, "frontend": 2, "batch-api": 1,
+                         "shared-a": 1, "shared-b": 1, "gitops-app": 2, "flux-app": 2, "no-limits": 1}
+WORKLOADS_STATEFULSETS = {"db": 3, "cache": 1}
+
+
+def workloads_intact() -> list[str]:
+    """What differs in drill-workloads from drill/fixture-workloads as applied: replicas, drill
+    labels, pod templates moved to other nodes, unready pods, a faulty node, a quota."""
+    ns = WORKLOADS_NAMESPACE
+    problems = []
+    for name, replicas in WORKLOADS_DEPLOYMENTS.items():
+        dep = apps().read_namespaced_deployment(name, ns)
+        if dep.spec.replicas != replicas:
+            problems.append(f"deployment/{name} has {dep.spec.replicas} replicas, fixture {replicas}")
+        labels = dep.spec.template.metadata.labels or {}
+        if FAULT_LABEL in labels or USAGE_LABEL in labels or CONTAINER_LABEL in labels:
+            problems.append(f"deployment/{name} template carries a drill label")
+        if dep.spec.template.spec.node_selector != {"kubernetes.io/os": "linux"}:
+            problems.append(f"deployment/{name} template has node selector {dep.spec.template.spec.node_selector}")
+        if not workload_ready(name, namespace=ns):
+            problems.append(f"deployment/{name} is not ready")
+    for name, replicas in WORKLOADS_STATEFULSETS.items():
+        labels = apps().read_namespaced_stateful_set(name, ns).spec.template.metadata.labels or {}
+        if FAULT_LABEL in labels or CONTAINER_LABEL in labels:
+            problems.append(f"statefulset/{name} template carries a drill label")
+        if not workload_ready(name, replicas, kind="statefulset", namespace=ns):
+            problems.append(f"statefulset/{name} is not ready with {replicas} replica(s)")
+    ds = apps().read_namespaced_daemon_set("node-agent", ns).status
+    if not (ds.desired_number_scheduled == ds.number_ready == ds.updated_number_scheduled
+            == len(PLATFORM_NODES) + 1):
+        problems.append(f"daemonset/node-agent has {ds.number_ready}/{ds.desired_number_scheduled} ready")
+    for pod in pods(namespace=ns):
+        labels = pod.metadata.labels or {}
+        if FAULT_LABEL in labels or USAGE_LABEL in labels:
+            problems.append(f"pod/{pod.metadata.name} carries a drill label")
+        if "batch.kubernetes.io/job-name" in labels:
+            if pod.status.phase != "Succeeded":
+                problems.append(f"pod/{pod.metadata.name} of the Job is {pod.status.phase}")
+        elif not is_ready(pod):
+            problems.append(f"pod/{pod.metadata.name} is not ready")
+    node = core().read_node(FAULT_NODE)
+    if not any(c.type == "Ready" and c.status == "True" for c in node.status.conditions or []):
+        problems.append(f"node/{FAULT_NODE} is not Ready")
+    if any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or []):
+        problems.append(f"node/{FAULT_NODE} is tainted {[t.key for t in node.spec.taints]}")
+    if core().list_namespaced_resource_quota(ns).items:
+        problems.append("a ResourceQuota is left in drill-workloads")
+    return problems
+
+
+def reset_workloads(timeout: float = 240) -> None:
+    """drill/fault.sh reset-workloads: nodes back, quota gone, drill-workloads as shipped, ready."""
+    fault_sh("reset-workloads", namespace=WORKLOADS_NAMESPACE, timeout=timeout)
+
+
+def inject_container_fault(pod: str, fault: str, container: str | None = None,
+                           namespace: str = WORKLOADS_NAMESPACE) -> None:
+    """Transient fault on one pod, limited to `container` (label fault-container) when given."""
+    assert fault in FAULTS + INIT_FAULTS, fault
+    fault_sh("label", pod, fault, *([container] if container else []), namespace=namespace)
+
+
+def inject_workload_container_fault(name: str, fault: str, container: str | None = None, kind: str = "deployment",
+                                    namespace: str = WORKLOADS_NAMESPACE) -> None:
+    """Persistent fault in the pod template, limited to `container` when given."""
+    assert fault in FAULTS + INIT_FAULTS, fault
+    fault_sh("template", _workload(name, kind), fault, *([container] if container else []), namespace=namespace)
+
+
+def node_fault(node: str, state: str) -> str:
+    """drill/fault.sh node NODE notready|ready; returns its message (notready waits for Unknown)."""
+    assert state in ("notready", "ready"), state
+    return fault_sh("node", node, state, timeout=150).stdout.strip()
+
+
+def place(name: str, node: str, kind: str = "deployment", namespace: str = WORKLOADS_NAMESPACE) -> None:
+    """Run a workload's pods on `node` (tolerating the reserved node's taint); waits for the rollout."""
+    fault_sh("place", _workload(name, kind), node, namespace=namespace, timeout=150)
+
+
+def quota(name: str, kind: str = "deployment", namespace: str = WORKLOADS_NAMESPACE) -> None:
+    """A ResourceQuota one pod below the namespace's count and one pod of the workload deleted:
+    returns once its controller has reported FailedCreate."""
+    fault_sh("quota", _workload(name, kind), namespace=namespace)
+
+
+def unquota(namespace: str = WORKLOADS_NAMESPACE) -> None:
+    fault_sh("unquota", namespace=namespace)
+
+
+def status_of(pod, container: str):
+    """The status of a container or init container by name (None when not reported)."""
+    statuses = (pod.status.container_statuses or []) + (pod.status.init_container_statuses or [])
+    return next((s for s in statuses if s.name == container), None)
+
+
+def pod_condition(pod, kind: str):
+    """The pod condition of that type (V1PodCondition) or None."""
+    return next((c for c in pod.status.conditions or [] if c.type == kind), None)

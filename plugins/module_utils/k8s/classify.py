@@ -284,8 +284,11 @@ def classify_workload(workload, pods, usage_threshold=0.9):
                    and p.get("startup_allowance_seconds") is not None and p["age_seconds"] < p["startup_allowance_seconds"])
     # An image that some pods run fine is not a bad image: the others hit a node or registry problem.
     pulling = [p for p in pods if per_pod.get(p["name"]) == "image_pull"]
-    running_images = set(image_key(c.get("image")) for p in pods if per_pod.get(p["name"]) == "healthy"
-                         for c in (p.get("containers") or []) + (p.get("init_containers") or []))
+    # A container that runs (or ran to completion, for init containers) proves its image can be pulled,
+    # whatever else is wrong with its pod.
+    running_images = set(image_key(c.get("image")) for p in pods if per_pod.get(p["name"]) != "image_pull"
+                         for c in (p.get("containers") or []) + (p.get("init_containers") or [])
+                         if c.get("state") in ("running", "terminated") and c.get("reason") not in IMAGE_PULL_REASONS)
     image_pull_local = bool(pulling) and all(
         image_key(c.get("image")) in running_images for p in pulling for c in (p.get("containers") or []) + (p.get("init_containers") or [])
         if c.get("reason") in IMAGE_PULL_REASONS)
@@ -389,10 +392,13 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step):
             return {"action": "delete_pod", "pods": candidates,
                     "reason": "%s: %s on %s; delete so the controller replaces %s" % (name, cls, ", ".join(candidates),
                                                                                     "it" if len(candidates) == 1 else "them")}
+        changes = ", ".join("%s %s%s" % (c["kind"], c["name"], " changed at " + c["changed_at"] if c.get("changed_at") else " is missing")
+                            for c in workload.get("config_changes") or [])
         return {"action": "escalate",
                 "reason": "every replica of %s is failing (%s) and no recent rollout explains it: a persistent fault; deleting pods "
-                "would not help. Check recent deployments and configuration changes; escalate to the %s owners"
-                % (name, cls, owner_for(kind, cls))}
+                "would not help. %s; escalate to the %s owners"
+                % (name, cls, ("Configuration changed since its pods started: " + changes) if changes
+                   else "Check recent deployments and configuration changes", owner_for(kind, cls))}
     return {"action": "escalate", "reason": "%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"]))}
 
 
