@@ -120,23 +120,11 @@ def test_delete_pod_evicts_the_crashed_pod_and_verifies_its_replacement(clock):
     assert 0 < clock.now - f.NOW < TIMEOUT and client.unproven == []
 
 
-def test_delete_pod_evicts_one_at_a_time_waiting_for_each_replacement(clock):
+@pytest.mark.parametrize("states", [("ready", "ready", "ready"), ("ready", "crash", "crash")], ids=["ready-pods", "crashed-pods"])
+def test_delete_pod_replaces_several_pods_one_at_a_time(clock, states):
+    """Each eviction waits for its own replacement only, so a next crashed pod in the list does not block it."""
     second = "api-gateway-7d9c6f8b5-c7n4r"
-    client = api_gateway(clock, pods=("ready", "ready", "ready"))
-    result = run(client, action="delete_pod", pods=[CRASHED, second])
-    assert result["verified"] is True
-    assert [s.split(",")[0] for s in result["steps"]] == [
-        "evicted pod " + CRASHED, "Deployment/api-gateway: %s replaced" % CRASHED, "evicted pod " + second, "Deployment/api-gateway: %s replaced" % second]
-    assert [sent_write[0] for sent_write in sent(client)] == ["POST", "PATCH", "POST"]
-    [entry] = history(client)  # one action, one record, however many pods
-    assert entry["pods"] == [CRASHED, second]
-    assert len(pod_names(client, ready=True)) == 3 and CRASHED not in pod_names(client) and second not in pod_names(client)
-
-
-def test_delete_pod_replaces_several_crashed_pods(clock):
-    """Each eviction waits for its own replacement only, so the next crashed pod does not block it."""
-    second = "api-gateway-7d9c6f8b5-c7n4r"
-    client = api_gateway(clock, pods=("ready", "crash", "crash"))
+    client = api_gateway(clock, pods=states)
     result = run(client, action="delete_pod", pods=[CRASHED, second])
     assert result["verified"] is True
     assert [s.split(",")[0] for s in result["steps"]] == [
