@@ -67,7 +67,7 @@ unit: deps  ## unit tests only (no servers)
 integration: deps drill-build  ## tests against the drill environment (starts and stops it)
 	$(PYTHON) -m pytest tests/integration -p no:cacheprovider -q $(PYTEST_ARGS)
 
-test: deps drill-build  ## what CI runs: unit, integration, one drill per behaviour; sanity, lint, docs alongside
+test: deps drill-build  ## what CI runs: unit, integration, one drill per behaviour, the short campaign; then sanity, lint, docs
 	PYTHON=$(PYTHON) PYTEST_ARGS="$(PYTEST_ARGS)" tools/test.sh fast
 
 test-long: deps drill-build  ## the longer tier: test plus the tests marked long, then the benchmark (BENCH_ARGS)

@@ -7,8 +7,8 @@
 #      (GET `raw`: `kubectl get --raw` of the two lists instead, side by side: the same
 #      bytes without kubectl's decoding, paging and printing);
 #   3. the log fetches workload_health_info makes with its defaults: the containers that
-#      are not ready, of pods that are not Pending, in pod-name order, at most
-#      MAX_CONTAINERS (10) of them; the last 100 lines of each and, of each that has
+#      are not ready and have started (init containers first), in pod-name order, at
+#      most MAX_CONTAINERS (10) of them; the last 100 lines of each and, of each that has
 #      restarted, the last 100 of its previous instance (`kubectl logs --tail=100` and
 #      `--previous`, as `kubectl get --raw` of pods/log: one request each, where
 #      `kubectl logs` first reads the pod). JOBS fetches run at a time (default 4).
@@ -43,11 +43,24 @@ import sys
 
 items = json.load(open(sys.argv[1]))["items"]
 cap = int(sys.argv[2])
-pods = sorted(
-    (p for p in items if p.get("kind", "Pod") == "Pod" and p["status"].get("phase") != "Pending"),
-    key=lambda p: p["metadata"]["name"],
-)
-picked = [(p["metadata"]["name"], c) for p in pods for c in p["status"].get("containerStatuses") or [] if not c.get("ready")]
+pods = sorted((p for p in items if p.get("kind", "Pod") == "Pod"), key=lambda p: p["metadata"]["name"])
+
+
+def ready(c, init):  # an init container that ran to completion is done, not failing
+    return c.get("ready") or (init and ((c.get("state") or {}).get("terminated") or {}).get("exitCode") == 0)
+
+
+def started(c):  # one that never started (image pull, unschedulable) has no logs
+    return c.get("restartCount", 0) > 0 or (c.get("lastState") or {}).get("terminated") or "waiting" not in (c.get("state") or {})
+
+
+picked = [
+    (p["metadata"]["name"], c)
+    for p in pods
+    for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses"))
+    for c in p["status"].get(key) or []
+    if not ready(c, init) and started(c)
+]
 for pod, c in picked[:cap] if cap > 0 else picked:
     print(pod, c["name"], "false")
     if c.get("restartCount", 0) > 0 or (c.get("lastState") or {}).get("terminated"):
