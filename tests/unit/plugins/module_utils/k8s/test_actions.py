@@ -355,6 +355,16 @@ def test_restart_refuses_a_recreate_deployment(clock):
     assert client.writes == []
 
 
+def test_a_namespace_wide_restart_skips_a_recreate_deployment_and_restarts_the_rest(clock):
+    """A Recreate Deployment would stop every replica at once: skipped with the reason, the others restarted."""
+    client = api_gateway(clock)
+    add_deployment(client, "batch-api", hash_="5c4b3a291", strategy="Recreate")
+    result = run(client, action="rollout_restart", service=None, all_deployments=True)
+    assert result["plan"]["api-gateway"] == "restart" and "Recreate strategy" in result["plan"]["batch-api"]
+    assert [w[1] for w in client.writes] == [dep_path()]
+    assert any(step.startswith("skipped Deployment/batch-api: its Recreate strategy") for step in result["steps"])
+
+
 def test_restart_of_all_deployments_verifies_each(clock):
     client = api_gateway(clock)
     add_deployment(client, "execution-service", hash_="5c4b3a291")
