@@ -34,7 +34,7 @@ ENV_SH = drill.DRILL / "env.sh"
 #   platform   the ai-orchestrator fixture and the data plane's stand-ins it checks
 #   workloads  the drill-workloads namespace (production-shaped workloads, node faults on the reserved node)
 #   campaign   generated namespaces camp-<seed>
-PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_workload_drills": "workloads"}
+PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_molecule_workloads": "workloads"}
 
 
 def pytest_collection_modifyitems(config, items):

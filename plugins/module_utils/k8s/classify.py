@@ -147,8 +147,8 @@ def _container_findings(pod_name, c, usage_threshold):
     """(classes, evidence) for one container summary (init containers too)."""
     found, evidence = set(), []
     role = c.get("role") or "main"
-    where = "pod %s %s %s" % (pod_name, {"init": "init container", "native_sidecar": "sidecar (native) container",
-                                           "sidecar": "sidecar container"}.get(role, "container"), c.get("name"))
+    label = {"init": "init container", "native_sidecar": "sidecar (native) container", "sidecar": "sidecar container"}.get(role, "container")
+    where = "pod %s %s %s" % (pod_name, label, c.get("name"))
     reason = c.get("reason") or ""
     last = c.get("last_terminated") or {}
     restarts = c.get("restart_count", 0)
@@ -170,8 +170,8 @@ def _container_findings(pod_name, c, usage_threshold):
                             % (where, ago(last.get("age_seconds")), restarts))
     elif reason in CRASH_REASONS or (last.get("exit_code") not in (None, 0) and (restarts > 0 or role == "init") and not c.get("ready")):
         found.add("crashloop")
-        evidence.append("%s: %s, last terminated %s (exit %s), %d restarts" % (where, reason or c.get("state"), last.get("reason"),
-                                                                             last.get("exit_code"), restarts))
+        values = (where, reason or c.get("state"), last.get("reason"), last.get("exit_code"), restarts)
+        evidence.append("%s: %s, last terminated %s (exit %s), %d restarts" % values)
     if c.get("usage") and role != "init":
         ratios = usage_ratios(c)
         for resource, ratio in sorted(ratios.items()):
@@ -390,8 +390,8 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step):
                 return {"action": "none", "reason": "%s: %s on %s, still within the startup allowance; not evicted"
                         % (name, cls, ", ".join(affected))}
             return {"action": "delete_pod", "pods": candidates,
-                    "reason": "%s: %s on %s; delete so the controller replaces %s" % (name, cls, ", ".join(candidates),
-                                                                                    "it" if len(candidates) == 1 else "them")}
+                    "reason": "%s: %s on %s; delete so the controller replaces %s"
+                    % (name, cls, ", ".join(candidates), "it" if len(candidates) == 1 else "them")}
         changes = ", ".join("%s %s%s" % (c["kind"], c["name"], " changed at " + c["changed_at"] if c.get("changed_at") else " is missing")
                             for c in workload.get("config_changes") or [])
         return {"action": "escalate",
@@ -411,8 +411,8 @@ def _decide_capacity(workload, name, kind, max_replicas, scale_step):
     if hpa:
         state = "at its maximum" if hpa.get("at_max") else "below its maximum"
         return {"action": "escalate", "reason": "%s is resource exhausted; HorizontalPodAutoscaler %s manages its replicas (min %s, max %s, "
-                "current %s, %s): not scaled here; raise the HPA's maximum or the limits" % (name, hpa["name"], hpa.get("min"), hpa.get("max"),
-                                                                                           hpa.get("current"), state)}
+                "current %s, %s): not scaled here; raise the HPA's maximum or the limits"
+                % (name, hpa["name"], hpa.get("min"), hpa.get("max"), hpa.get("current"), state)}
     roles = workload.get("exhausted_roles") or []
     if roles and all(r in ("sidecar", "native_sidecar") for r in roles):
         return {"action": "escalate", "owner": "development",

@@ -448,7 +448,7 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         classes = dict((p["name"], classify.classify_pod(p, usage_threshold)) for p in live)
         for p in members:
             p["classification"] = classes[p["name"]][0] if p["name"] in classes else "healthy"
-        bad = sorted(n for n, (c, _) in classes.items() if c != "healthy")
+        bad = sorted(n for n, verdict in classes.items() if verdict[0] != "healthy")
         if bad:
             others.append({
                 "kind": kind, "name": name, "pods": bad,

@@ -208,8 +208,8 @@ def wait_replaced(ws, kind, name, old, ready_others, timeout, started_after, int
                     raise VerificationFailed("%s/%s: new pod %s is failing: %s; the fault is not transient"
                                              % (kind, name, pod["metadata"]["name"], failure))
         ready = sum(1 for p in pods if wl.pod_ready(p) and p["metadata"].get("uid") != old_uid)
-        state = "%d/%d pods ready%s" % (ready, wl.desired_replicas(obj),
-                                         ", waiting for %s (uid %s) to go" % (old["metadata"]["name"], old_uid) if lingering else "")
+        waiting = ", waiting for %s (uid %s) to go" % (old["metadata"]["name"], old_uid) if lingering else ""
+        state = "%d/%d pods ready%s" % (ready, wl.desired_replicas(obj), waiting)
         # The controller's count too, so whoever reads the workload next sees it healthy.
         counted = (obj.get("status") or {}).get("readyReplicas", 0)
         if not lingering and ready >= ready_others + 1 and counted >= min(ready_others + 1, wl.desired_replicas(obj)):
