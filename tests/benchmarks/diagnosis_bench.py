@@ -384,6 +384,11 @@ def seconds(value):
     return "%.1f" % value if value >= 10 else "%.2f" % value
 
 
+def ratio(value):
+    """Two decimals, or two significant digits below 0.1 (A ÷ B is 0.004 at 1000 pods)."""
+    return "%.2f" % value if value >= 0.1 else "%.2g" % value
+
+
 def render_methods(results, meta, args):
     """One row per size and method: median and range of the runs, requests, ratios to A."""
     lines = header(meta) + [
@@ -407,7 +412,7 @@ def render_methods(results, meta, args):
                 requests += " (module: %s)" % r.get("module")
             ratios = ["-", "-"]
             if a is not None:
-                ratios = ["%.2f" % (a["seconds"] / r["seconds"]), "%.2f" % (a["wire"] / r["wire"]) if r["wire"] else "-"]
+                ratios = [ratio(a["seconds"] / r["seconds"]), ratio(a["wire"] / r["wire"]) if r["wire"] else "-"]
             lines.append(
                 "| %d | %d | %s %s | %d | %s%s%s | %s%s%s | %s%s%s%s | %s | %s |"
                 % (
