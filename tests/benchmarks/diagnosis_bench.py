@@ -324,6 +324,18 @@ def header(meta):
     ]
 
 
+
+def sample_note(results):
+    """The footnote for rows extrapolated from a sample of pods, or nothing."""
+    samples = sorted({r["sample"] for res in results.values() for r in res.values() if "sample" in r})
+    if not samples:
+        return []
+    return [
+        "",
+        "¹ extrapolated from a sample of %s pods: the run without the per-pod step plus N/K times what "
+        "the sample of K pods added (`--max-per-pod-pods`)." % " and ".join(map(str, samples)),
+    ]
+
 def render(results, meta, args):
     """The A/B/C table of the original benchmark (one run per method, the default share of faults)."""
     lines = header(meta) + [
@@ -346,13 +358,7 @@ def render(results, meta, args):
                 cell(c, "wire"),
             )
         )
-    samples = sorted({r["sample"] for res in results.values() for r in res.values() if "sample" in r})
-    if samples:
-        lines += [
-            "",
-            "¹ extrapolated from a sample of %s pods: the run without the per-pod step plus N/K times what "
-            "the sample of K pods added (`--max-per-pod-pods`)." % " and ".join(map(str, samples)),
-        ]
+    lines += sample_note(results)
     lines += [
         "",
         "Server-side count (kube-apiserver and metrics-server `/metrics`, idle rate subtracted; "
@@ -435,13 +441,7 @@ def render_methods(results, meta, args):
                     ratios[1],
                 )
             )
-    samples = sorted({r["sample"] for res in results.values() for r in res.values() if "sample" in r})
-    if samples:
-        lines += [
-            "",
-            "¹ extrapolated from a sample of %s pods: the run without the per-pod step plus N/K times what "
-            "the sample of K pods added (`--max-per-pod-pods`)." % " and ".join(map(str, samples)),
-        ]
+    lines += sample_note(results)
     lines += [
         "",
         "Requests: through the counting proxy, median of the runs (range when they differ). Server-side: "

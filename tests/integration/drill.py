@@ -185,20 +185,27 @@ def wait_workload_ready(name: str, replicas: int | None = None, kind: str = "dep
              message=f"{kind}/{name} to have {replicas if replicas is not None else 'all'} ready replicas")
 
 
+def _deployment_problems(dep, replicas: int, namespace: str, drill_labels: tuple) -> list[str]:
+    """How a fixture Deployment differs from as shipped: replicas, a drill label in its template, readiness."""
+    name = dep.metadata.name
+    problems = []
+    if dep.spec.replicas != replicas:
+        problems.append(f"deployment/{name} has {dep.spec.replicas} replicas, fixture {replicas}")
+    if set(drill_labels) & set(dep.spec.template.metadata.labels or {}):
+        problems.append(f"deployment/{name} template carries a drill label")
+    if not workload_ready(name, namespace=namespace):
+        problems.append(f"deployment/{name} is not ready")
+    return problems
+
+
 def fixture_intact() -> list[str]:
     """What differs from the fixture as applied: replicas, images, fault labels, unready pods."""
     problems = []
     for name, replicas in DEPLOYMENTS.items():
         dep = apps().read_namespaced_deployment(name, NAMESPACE)
-        if dep.spec.replicas != replicas:
-            problems.append(f"deployment/{name} has {dep.spec.replicas} replicas, fixture {replicas}")
-        labels = dep.spec.template.metadata.labels or {}
-        if FAULT_LABEL in labels or USAGE_LABEL in labels:
-            problems.append(f"deployment/{name} template carries a drill label")
+        problems += _deployment_problems(dep, replicas, NAMESPACE, (FAULT_LABEL, USAGE_LABEL))
         if any("unpullable" in c.image for c in dep.spec.template.spec.containers):
             problems.append(f"deployment/{name} has an unpullable image")
-        if not workload_ready(name):
-            problems.append(f"deployment/{name} is not ready")
     for name, replicas in STATEFULSETS.items():
         if not workload_ready(name, replicas, kind="statefulset"):
             problems.append(f"statefulset/{name} is not ready with {replicas} replica(s)")
@@ -310,15 +317,9 @@ def workloads_intact() -> list[str]:
     problems = []
     for name, replicas in WORKLOADS_DEPLOYMENTS.items():
         dep = apps().read_namespaced_deployment(name, ns)
-        if dep.spec.replicas != replicas:
-            problems.append(f"deployment/{name} has {dep.spec.replicas} replicas, fixture {replicas}")
-        labels = dep.spec.template.metadata.labels or {}
-        if FAULT_LABEL in labels or USAGE_LABEL in labels or CONTAINER_LABEL in labels:
-            problems.append(f"deployment/{name} template carries a drill label")
+        problems += _deployment_problems(dep, replicas, ns, (FAULT_LABEL, USAGE_LABEL, CONTAINER_LABEL))
         if dep.spec.template.spec.node_selector != {"kubernetes.io/os": "linux"}:
             problems.append(f"deployment/{name} template has node selector {dep.spec.template.spec.node_selector}")
-        if not workload_ready(name, namespace=ns):
-            problems.append(f"deployment/{name} is not ready")
     for name, replicas in WORKLOADS_STATEFULSETS.items():
         labels = apps().read_namespaced_stateful_set(name, ns).spec.template.metadata.labels or {}
         if FAULT_LABEL in labels or CONTAINER_LABEL in labels:

@@ -199,7 +199,8 @@ def summarize_pod(pod, owner, events, usage_by_container, now, max_events=10, no
         "phase": status.get("phase"),
         "ready": (conditions.get("Ready") or {}).get("status") == "True",
         "node": spec.get("nodeName"),
-        "node_problem": node_problem(status, spec, node if nodes_known else None) if (node is not None or not nodes_known) else None,
+        # Without node read rights the pods' own status tells; with them, only a listed node does.
+        "node_problem": node_problem(status, spec, node) if node is not None or not nodes_known else None,
         "age_seconds": age_seconds(meta.get("creationTimestamp"), now),
         "startup_allowance_seconds": startup_allowance(spec, min_startup_seconds),
         "restarts": sum(c["restart_count"] for c in containers + init_containers),
@@ -433,9 +434,12 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         w.pop("pod_classifications")
         if w["classification"] != "healthy":
             obj = objects[(w["kind"], w["name"])]
-            started = [epoch(p_.get("metadata", {}).get("creationTimestamp")) for p_ in raw.get("pods") or [] if p_["metadata"]["name"] in w["pods"]]
-            since = min([t for t in started if t] or [None]) if w["kind"] == "StatefulSet" or w["rollout"].get("age_seconds") is None \
-                else now - w["rollout"]["age_seconds"]
+            # Since the current rollout; for a StatefulSet (no ReplicaSet age) since its oldest running pod.
+            ages = [p["age_seconds"] for p in live if p["age_seconds"] is not None]
+            if w["kind"] == "Deployment" and w["rollout"].get("age_seconds") is not None:
+                since = now - w["rollout"]["age_seconds"]
+            else:
+                since = now - max(ages) if ages else None
             w["config_changes"] = config_changes((obj.get("spec") or {}).get("template"), since, config_objects) if not config_errors else []
             w["evidence"] += ["%s %s %s" % (c["kind"], c["name"], c["note"] + (" at " + c["changed_at"] if c["changed_at"] else ""))
                               for c in w["config_changes"]]
