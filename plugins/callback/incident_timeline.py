@@ -24,6 +24,11 @@ description:
     When no incident becomes known, nothing is written.
   - Nothing is written in check mode (C(--check)).
   - Results of C(no_log) tasks are recorded as censored, without any of their output.
+  - Secrets in what is recorded (task name, message, C(msg), C(incident_summary), skip reasons)
+    are replaced by V([REDACTED]) before the event is written, with the patterns of the incident
+    modules (see O(redact) and O(redact_defaults)); text is redacted before it is cut to
+    O(summary_max_chars), so a cut never leaves half a secret behind.
+  - Task events are written with the incident's owner-only modes (C(timeline.jsonl) 0600).
   - Each event holds C(time), C(type=task), C(message), C(data) (a bounded summary of the
     result, C(msg), C(rc), C(incident_summary) when the module returns one, loop counts),
     C(source=task), C(host), C(task), C(action) (FQCN), C(status), C(duration) (seconds),
@@ -52,6 +57,37 @@ options:
     ini:
       - section: callback_incident_timeline
         key: buffer_max_events
+  redact:
+    description:
+      - Extra regular expressions (Python syntax) of secrets to replace by V([REDACTED]) in the
+        recorded task results, in addition to the built-in ones.
+      - A named group whose name starts with C(secret) limits the replacement to that group
+        (the key stays readable); otherwise the whole match is replaced.
+      - An invalid pattern stops the run when the callback loads, before anything is written.
+      - To hide the same extra secrets in artifacts, give the same patterns to the incident role
+        (C(incident_redact_patterns)) or the modules (C(redact)).
+    type: list
+    elements: str
+    default: []
+    env:
+      - name: ANSIBLE_INCIDENT_TIMELINE_REDACT
+    ini:
+      - section: callback_incident_timeline
+        key: redact
+  redact_defaults:
+    description:
+      - Apply the built-in patterns of the incident modules (passwords, tokens, API and access
+        keys in key/value and JSON form, Authorization headers, URL credentials, PEM private keys,
+        AWS key ids, JWTs, Slack and GitHub tokens); see
+        M(ai_orchestrator.incident_response.incident_artifact).
+      - V(false) applies only O(redact).
+    type: bool
+    default: true
+    env:
+      - name: ANSIBLE_INCIDENT_TIMELINE_REDACT_DEFAULTS
+    ini:
+      - section: callback_incident_timeline
+        key: redact_defaults
 author:
   - AI Orchestrator SRE team (@ai-orchestrator)
 """
@@ -63,6 +99,7 @@ import os
 import time
 
 from ansible import context
+from ansible.errors import AnsibleError
 from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.callback import CallbackBase
 
@@ -74,6 +111,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     format_time,
     validate_incident_id,
 )
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.redact import Redactor
 
 _COLLECTION = "ai_orchestrator.incident_response."
 # Results of these modules name the incident a host works on.
@@ -82,13 +120,17 @@ _INCIDENT_ACTIONS = frozenset(
     for short in ("incident_record", "incident_event", "incident_artifact")
     for name in (short, _COLLECTION + short)
 )
+# Text beyond summary_max_chars that is still redacted before the cut, so a secret that
+# straddles the cut is recognised whole (PEM blocks cut short are redacted to the end).
+_REDACT_WINDOW = 8192
 
 
-def _truncate(text, limit):
+def _truncate(text, limit, rest=0):
+    """``text`` cut to ``limit`` characters; ``rest`` more characters were cut before."""
     text = text if isinstance(text, str) else json.dumps(text, sort_keys=True, default=str)
-    if len(text) <= limit:
+    if len(text) <= limit and not rest:
         return text
-    return text[:limit] + "... (%d characters cut)" % (len(text) - limit)
+    return text[:limit] + "... (%d characters cut)" % (max(len(text) - limit, 0) + rest)
 
 
 class CallbackModule(CallbackBase):
@@ -111,11 +153,16 @@ class CallbackModule(CallbackBase):
         self._dropped = collections.Counter()  # host -> events dropped from the buffer
         self._started = {}  # (host, task uuid) -> (monotonic, utc datetime)
         self._failed_paths = set()
+        self._redactor = Redactor()
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super().set_options(task_keys=task_keys, var_options=var_options, direct=direct)
         self._summary_max = max(40, int(self.get_option("summary_max_chars")))
         self._buffer_max = max(1, int(self.get_option("buffer_max_events")))
+        try:
+            self._redactor = Redactor(self.get_option("redact") or [], boolean(self.get_option("redact_defaults")))
+        except IncidentResponseError as exc:
+            raise AnsibleError("incident_timeline callback: %s" % exc)
 
     # ------------------------------------------------------------ hooks
 
@@ -232,6 +279,7 @@ class CallbackModule(CallbackBase):
         duration = round(time.monotonic() - started[0], 3) if started else None
         name = getattr(result, "task_name", None) or task.get_name()
         action = self._action(task)
+        name, dummy = self._redactor.text(name)
         event = {
             "time": format_time(ended, timespec="milliseconds"),
             "type": "task",
@@ -258,23 +306,35 @@ class CallbackModule(CallbackBase):
         limit = self._summary_max
         summary = {}
         if data.get("msg"):
-            summary["msg"] = _truncate(data["msg"], limit)
+            summary["msg"] = self._bounded(data["msg"], limit)
         if isinstance(data.get("rc"), int):
             summary["rc"] = data["rc"]
         if "incident_summary" in data:
             value = data["incident_summary"]
+            if not isinstance(value, str):
+                value, dummy = self._redactor.data(value)
             text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
-            summary["incident_summary"] = value if len(text) <= limit else _truncate(text, limit)
+            summary["incident_summary"] = self._bounded(value, limit) if isinstance(value, str) or len(text) > limit else value
         if status == "skipped":
             for key in ("skip_reason", "false_condition"):
                 if data.get(key):
-                    summary[key] = _truncate(data[key], limit)
+                    summary[key] = self._bounded(data[key], limit)
         items = data.get("results")
         if isinstance(items, list) and any(isinstance(item, dict) and "ansible_loop_var" in item for item in items):
             summary["items"] = len(items)
             summary["items_failed"] = sum(1 for item in items if isinstance(item, dict) and item.get("failed"))
             summary["items_changed"] = sum(1 for item in items if isinstance(item, dict) and item.get("changed"))
         return summary
+
+    def _bounded(self, value, limit):
+        """``value`` as text, redacted, then cut to ``limit`` characters."""
+        if not isinstance(value, str):
+            value, dummy = self._redactor.data(value)
+            value = json.dumps(value, sort_keys=True, default=str)
+        window = value[:limit + _REDACT_WINDOW]
+        rest = len(value) - len(window)
+        window, dummy = self._redactor.text(window)
+        return _truncate(window, limit, rest)
 
 
 def task_no_log(result):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import severity
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import classify
 
@@ -18,6 +19,14 @@ PREFIX = "ai_orchestrator.incident_response."
 def _need(name, value, kind):
     if not isinstance(value, kind):
         raise AnsibleFilterError("%s%s: expected a %s, got %s" % (PREFIX, name, kind.__name__, type(value).__name__))
+
+
+def _policy(name, policy):
+    """The effective incident policy from the operator's ``incident_policy`` (None or {}: the runbook's)."""
+    try:
+        return severity.effective_policy(policy)
+    except IncidentResponseError as exc:
+        raise AnsibleFilterError("%s%s: %s" % (PREFIX, name, exc)) from exc
 
 
 def classify_pod(pod, usage_threshold=0.9):
@@ -33,20 +42,21 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     return classify.classify_workload(workload, pods, float(usage_threshold))
 
 
-def remediation_plan(workload, max_replicas=10, scale_step=1):
+def remediation_plan(workload, max_replicas=10, scale_step=1, policy=None):
     """The runbook's action for one diagnosed workload: none, delete_pod, scale, rollback or escalate."""
     _need("remediation_plan", workload, dict)
     if "classification" not in workload:
         raise AnsibleFilterError(PREFIX + "remediation_plan: the workload has no classification; pass an entry of workload_health_info's workloads")
-    return classify.plan_remediation(workload, int(max_replicas), int(scale_step))
+    return classify.plan_remediation(workload, int(max_replicas), int(scale_step), _policy("remediation_plan", policy))
 
 
-def remediation_plans(report, max_replicas=10, scale_step=1):
+def remediation_plans(report, max_replicas=10, scale_step=1, policy=None):
     """Plans for every unhealthy workload of a workload_health_info result."""
     _need("remediation_plans", report, dict)
     if "workloads" not in report:
         raise AnsibleFilterError(PREFIX + "remediation_plans: pass the result of workload_health_info (it has no workloads)")
-    return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step), report.get("others"))
+    return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step), report.get("others"),
+                                   _policy("remediation_plans", policy))
 
 
 def remediation_results(results):
@@ -55,17 +65,29 @@ def remediation_results(results):
     return classify.action_results(results)
 
 
-def remediation_outcome(plans, actions, verification=None, check_mode=False):
+def remediation_outcome(plans, actions, verification=None, check_mode=False, policy=None):
     """Resolve or escalate, with the reasons, from the plans, the actions and the verification."""
     _need("remediation_outcome", plans, list)
     _need("remediation_outcome", actions, list)
-    return classify.judge_outcome(plans, actions, verification, bool(check_mode))
+    return classify.judge_outcome(plans, actions, verification, bool(check_mode), _policy("remediation_outcome", policy))
 
 
-def derive_severity(workloads, major_workloads=None):
-    """Severity (P0..P3) and reason for a list of diagnosed workloads."""
+def derive_severity(workloads, major_workloads=None, policy=None, signals=None, peers=None):
+    """Severity (P0..P3), rule and reason for a list of diagnosed workloads.
+
+    ``major_workloads`` (kept for playbooks written before the policy) replaces the
+    policy's ``major_services``; ``signals`` are signal names (or ``{signal, detail}``);
+    ``peers`` the readiness of workloads not diagnosed (kind, name, desired, ready).
+    """
     _need("derive_severity", workloads, list)
-    return severity.derive_severity(workloads, tuple(major_workloads) if major_workloads else severity.MAJOR_WORKLOADS)
+    effective = _policy("derive_severity", policy)
+    if major_workloads:
+        majors = [major_workloads] if isinstance(major_workloads, str) else list(major_workloads)
+        effective = _policy("derive_severity", dict(effective, major_services=majors))
+    try:
+        return severity.derive_severity(workloads, effective, signals or (), peers)
+    except IncidentResponseError as exc:
+        raise AnsibleFilterError("%sderive_severity: %s" % (PREFIX, exc)) from exc
 
 
 class FilterModule(object):

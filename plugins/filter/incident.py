@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Incident ids, channel names and the severity policy as Jinja filters.
+"""Incident ids, channel names, the incident policy and severity precedence as Jinja filters.
 
 Each filter is documented in the ``<filter>.yml`` file beside this one.
 """
@@ -19,6 +19,8 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     to_utc,
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import (
+    effective_policy,
+    resolve_severity,
     severity_policy as _severity_policy,
     validate_severity as _validate_severity,
 )
@@ -48,12 +50,28 @@ def incident_channel(value):
         raise _fail("incident_channel", exc) from exc
 
 
-def severity_policy(value):
-    """The runbook's policy for a severity (response time, escalation, updates, contacts)."""
+def severity_policy(value, policy=None):
+    """The policy for a severity (response time, escalation, updates, contacts), from ``incident_policy``."""
     try:
-        return _severity_policy(value)
+        return _severity_policy(value, policy)
     except IncidentResponseError as exc:
         raise _fail("severity_policy", exc) from exc
+
+
+def incident_policy(value):
+    """The effective incident policy: the operator's ``incident_policy`` deep-merged over the runbook's, checked."""
+    try:
+        return effective_policy(value)
+    except IncidentResponseError as exc:
+        raise _fail("incident_policy", exc) from exc
+
+
+def incident_severity(derived, requested=None, alert=None, current=None, policy=None):
+    """The incident's severity: requested wins, else the more severe of alert and derived, never below a continued one."""
+    try:
+        return resolve_severity(derived, requested, alert, current, policy)
+    except IncidentResponseError as exc:
+        raise _fail("incident_severity", exc) from exc
 
 
 def validate_severity(value):
@@ -78,6 +96,8 @@ class FilterModule:
             "incident_id": incident_id,
             "incident_request": incident_request,
             "incident_channel": incident_channel,
+            "incident_policy": incident_policy,
+            "incident_severity": incident_severity,
             "severity_policy": severity_policy,
             "validate_severity": validate_severity,
         }

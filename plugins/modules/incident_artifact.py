@@ -19,6 +19,11 @@ description:
   - Writing is atomic (temp file and rename). When the artifact already holds exactly these
     bytes nothing is written and the task reports no change; otherwise an
     C(artifact_saved) event is appended to the timeline.
+  - Secrets (passwords, tokens, keys; see O(redact_defaults)) are replaced by V([REDACTED])
+    before the content is hashed and written, in text from O(content) and O(src) and in every
+    string of O(data); RV(redactions) says how many. Binary content (with a NUL byte) cannot be
+    redacted and is stored as it is, with a warning when redaction is on.
+  - The artifact is readable by its owner only (mode 0600, directories 0700), whatever the umask.
   - Fails when the incident does not exist.
 options:
   incident_id:
@@ -48,6 +53,7 @@ attributes:
     description: Artifacts may be binary or large; RV(sha256) and RV(size) tell what changed.
 extends_documentation_fragment:
   - ai_orchestrator.incident_response.incident
+  - ai_orchestrator.incident_response.incident.redact
 seealso:
   - module: ai_orchestrator.incident_response.incident_record
   - module: ai_orchestrator.incident_response.incident_event
@@ -70,6 +76,14 @@ EXAMPLES = r"""
     name: health/{{ inventory_hostname }}.json
     data: "{{ health }}"
     host: "{{ inventory_hostname }}"
+
+- name: Keep the application log, also hiding the ticket system's session ids
+  ai_orchestrator.incident_response.incident_artifact:
+    incident_id: "{{ incident.id }}"
+    name: logs/n8n.log
+    content: "{{ n8n_logs.stdout }}"
+    redact:
+      - 'ticket_session=(?P<secret>[0-9a-f]{32})'
 
 - name: Copy a database dump listing
   ai_orchestrator.incident_response.incident_artifact:
@@ -95,6 +109,11 @@ sha256:
   returned: success
   type: str
   sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+redactions:
+  description: Number of secrets replaced by V([REDACTED]) in what was stored (or would be).
+  returned: success
+  type: int
+  sample: 2
 created:
   description: Whether the file did not exist before.
   returned: success
@@ -118,7 +137,7 @@ event:
     time: "2026-05-09T07:44:02.101Z"
     type: artifact_saved
     message: Artifact logs/a.log saved (18231 bytes)
-    data: {"name": "logs/a.log", "size": 18231}
+    data: {"name": "logs/a.log", "size": 18231, "redactions": 2}
     source: module
     host: cluster-a
 """
@@ -133,11 +152,25 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     save_artifact,
     validate_incident_id,
 )
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.redact import (
+    Redactor,
+    redact_argument_spec,
+)
 
 
-def run(params, check_mode, now=None):
+def run(params, check_mode, now=None, warn=None):
     incident_id = validate_incident_id(params["incident_id"])
-    payload = artifact_bytes(content=params.get("content"), data=params.get("data"), src=params.get("src"))
+    # Bad patterns fail here, before anything is read or written.
+    redactor = Redactor(params.get("redact"), params.get("redact_defaults", True))
+    data = params.get("data")
+    redactions = 0
+    if data is not None:
+        data, redactions = redactor.data(data)
+    payload = artifact_bytes(content=params.get("content"), data=data, src=params.get("src"))
+    if data is None:
+        payload, redactions, binary = redactor.payload(payload)
+        if binary and redactor.enabled and warn is not None:
+            warn("artifact %s is binary (it has NUL bytes) and was stored without redaction" % params["name"])
     saved = save_artifact(
         params["incident_dir"],
         incident_id,
@@ -146,6 +179,7 @@ def run(params, check_mode, now=None):
         check_mode=check_mode,
         now=now,
         host=params.get("host"),
+        redactions=redactions,
     )
     return {
         "changed": saved["changed"],
@@ -153,6 +187,7 @@ def run(params, check_mode, now=None):
         "size": saved["size"],
         "sha256": saved["sha256"],
         "created": saved["created"],
+        "redactions": redactions,
         "incident_id": incident_id,
         "timeline_path": incident_paths(params["incident_dir"], incident_id)["timeline"],
         "event": saved["event"],
@@ -167,6 +202,7 @@ def argspec():
         data={"type": "raw"},
         src={"type": "path"},
     )
+    spec.update(redact_argument_spec())
     return spec
 
 
@@ -178,7 +214,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        result = run(module.params, module.check_mode)
+        result = run(module.params, module.check_mode, warn=module.warn)
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)

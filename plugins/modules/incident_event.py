@@ -15,6 +15,8 @@ description:
   - Appends one event to C(<incident_dir>/<incident_id>/timeline.jsonl), the timeline the
     post-mortem is written from.
   - Every call appends, so the task always reports a change; run it once per milestone.
+  - Secrets in O(msg) and in O(data) (passwords, tokens, keys; see O(redact_defaults)) are
+    replaced by V([REDACTED]) before the event is written; RV(redactions) says how many.
   - Fails when the incident does not exist; open it first with
     M(ai_orchestrator.incident_response.incident_record).
 options:
@@ -60,6 +62,7 @@ attributes:
     description: An append has no before and after to compare.
 extends_documentation_fragment:
   - ai_orchestrator.incident_response.incident
+  - ai_orchestrator.incident_response.incident.redact
 seealso:
   - module: ai_orchestrator.incident_response.incident_record
   - module: ai_orchestrator.incident_response.incident_artifact
@@ -102,11 +105,11 @@ event:
       type: str
       sample: root_cause_identified
     message:
-      description: O(msg).
+      description: O(msg), redacted.
       type: str
       sample: api-gateway pods are OOMKilled (limit 256Mi)
     data:
-      description: The data.
+      description: The data, redacted.
       type: dict
       sample: {"reason": "OOMKilled"}
     source:
@@ -117,6 +120,11 @@ event:
       description: O(host), or the control node's host name.
       type: str
       sample: cluster-a
+redactions:
+  description: Number of secrets replaced by V([REDACTED]) in the message and data.
+  returned: success
+  type: int
+  sample: 0
 incident_id:
   description: Id of the incident.
   returned: success
@@ -142,16 +150,24 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     validate_event_type,
     validate_incident_id,
 )
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.redact import (
+    Redactor,
+    redact_argument_spec,
+)
 
 
 def run(params, check_mode, now=None):
     incident_id = validate_incident_id(params["incident_id"])
+    # Bad patterns fail here, before anything is written.
+    redactor = Redactor(params.get("redact"), params.get("redact_defaults", True))
     require_incident(params["incident_dir"], incident_id)
     paths = incident_paths(params["incident_dir"], incident_id)
+    message, in_message = redactor.text(params["msg"])
+    data, in_data = redactor.data(params.get("data") or {})
     event = make_event(
         validate_event_type(params["type"]),
-        params["msg"],
-        params.get("data") or {},
+        message,
+        data,
         now=now,
         host=params.get("host"),
     )
@@ -160,6 +176,7 @@ def run(params, check_mode, now=None):
     return {
         "changed": True,
         "event": event,
+        "redactions": in_message + in_data,
         "incident_id": incident_id,
         "timeline_path": paths["timeline"],
     }
@@ -172,6 +189,7 @@ def argspec():
         msg={"type": "str", "required": True},
         data={"type": "dict", "default": {}},
     )
+    spec.update(redact_argument_spec())
     return spec
 
 

@@ -14,9 +14,12 @@ version_added: 0.1.0
 description:
   - Keeps the record of one incident in C(<incident_dir>/<incident_id>/incident.json) and
     appends what changed to C(timeline.jsonl) beside it.
-  - Without O(incident_id) a new incident is opened with an id made from the current UTC time
-    (C(incident-YYYY-MM-DD-HHMMSS), also the name of its incident channel).
-    With O(incident_id) the incident is created under that id when it does not exist yet and
+  - Without O(incident_id) the module first looks for the incident this call belongs to
+    (O(join_open)) - one incident per outage of a cluster and namespace - and opens a new
+    one only when there is none. A new id is made from the current UTC time
+    (C(incident-YYYY-MM-DD-HHMMSS), also the name of its incident channel); when another run
+    took that second already, the next free second is taken, so two runs never share an id.
+  - With O(incident_id) the incident is created under that id when it does not exist yet and
     continued when it does.
   - Only the options that are given are changed; repeating a call with the same values
     changes nothing and reports RV(ignore:changed=false).
@@ -56,7 +59,12 @@ options:
     choices: [open, investigating, identified, mitigated, escalated, resolved]
   alert:
     description:
-      - The alert that triggered the incident, as Prometheus/Alertmanager reports it.
+      - The alert that triggered the incident, as Alertmanager's webhook sends it (one entry of
+        its C(alerts) list plus the name), checked as untrusted input.
+      - The first alert stays the incident's C(alert); a different alert that joins the incident
+        later is added to C(alerts) (once per de-duplication key) with an C(alert_joined) event.
+      - Its de-duplication key (C(fingerprint@startsAt)) finds the incident a re-fired alert
+        belongs to; see O(join_open).
     type: dict
     suboptions:
       name:
@@ -65,11 +73,68 @@ options:
           - Defaults to the C(alertname) label.
         type: str
       labels:
-        description: Alert labels (C(namespace), C(service), C(severity), ...).
+        description: Alert labels (C(namespace), C(service), C(severity), ...); names as Prometheus allows, string values.
         type: dict
       annotations:
         description: Alert annotations (C(summary), C(description), ...).
         type: dict
+      fingerprint:
+        description:
+          - Alertmanager's fingerprint of the label set (hexadecimal).
+          - Without one, a hash of the name and labels stands in.
+        type: str
+      startsAt:
+        description: When the alert started firing (RFC 3339); the same for every re-fire of one firing.
+        type: str
+        aliases: [starts_at]
+      endsAt:
+        description: Accepted so that a webhook alert can be passed as it is; not stored.
+        type: str
+        aliases: [ends_at]
+      status:
+        description: V(firing) or V(resolved), as Alertmanager reports it.
+        type: str
+        choices: [firing, resolved]
+      generatorURL:
+        description: Accepted so that a webhook alert can be passed as it is; not stored.
+        type: str
+      key:
+        description: Ignored; the de-duplication key is always computed from O(alert.fingerprint) and O(alert.startsAt).
+        type: str
+  cluster:
+    description:
+      - Identity of the cluster, usually the API server URL (what
+        M(ai_orchestrator.incident_response.workload_health_info) returns as C(api_server)).
+      - With O(namespace) it is the scope of an outage; runs in the same scope join one incident.
+    type: str
+  services:
+    description:
+      - Where each affected service stands, merged into the record's C(services) by name; each
+        entry has C(status) (V(down), V(restored) or V(escalated)) and may add C(reason),
+        C(action) and C(run).
+      - A change appends a C(service_status) event.
+      - With O(state=resolved) the incident is resolved only when every service of the record is
+        V(restored); otherwise it stays open (V(escalated) when a service is) and
+        RV(pending_services) names the others.
+    type: dict
+  join_open:
+    description:
+      - Only without O(incident_id). V(true) continues the incident an alert with the same
+        de-duplication key opened (resolved or not, since a re-fire is the same outage), else the open
+        incident of the same O(cluster) and O(namespace); a new incident is opened only when there is none.
+      - Finding and opening happen under one lock of O(incident_dir), so runs that start together
+        share one incident.
+      - V(false) always opens a new incident.
+    type: bool
+    default: true
+  keep_higher_severity:
+    description:
+      - V(true) never lowers the severity of an existing incident (a continuing run whose own
+        finding is milder); RV(severity_kept) says when it was kept.
+      - V(false) sets O(severity) as given and records the change, as an operator's explicit
+        severity should.
+    type: bool
+    default: false
   impact:
     description: User impact, as it goes into the initial status post and the post-mortem.
     type: str
@@ -192,6 +257,16 @@ incident:
       description: User impact.
       type: str
       sample: API requests fail for all users
+    cluster:
+      description: Cluster identity (API server URL), or null.
+      type: str
+    services:
+      description: Where each affected service stands, by name, each with C(status), C(reason), C(action), C(run) and C(updated_at).
+      type: dict
+    alerts:
+      description: Alerts that joined the incident after the first, each with its C(key) and C(received_at).
+      type: list
+      elements: dict
     namespace:
       description: Affected namespace.
       type: str
@@ -254,6 +329,27 @@ created:
   returned: success
   type: bool
   sample: true
+joined:
+  description: Whether this call continued an incident it found (O(join_open)) instead of opening one.
+  returned: success
+  type: bool
+  sample: false
+joined_by:
+  description: Why it was joined - V(alert) (same alert de-duplication key) or V(scope) (open incident of the same cluster and namespace); null otherwise.
+  returned: success
+  type: str
+  sample: scope
+pending_services:
+  description: Services of the incident that are not restored yet.
+  returned: success
+  type: list
+  elements: str
+  sample: [worker]
+severity_kept:
+  description: True when O(keep_higher_severity) kept the record's higher severity instead of O(severity).
+  returned: success
+  type: bool
+  sample: false
 events:
   description: Timeline events appended by this task (in check mode, that would be appended).
   returned: success
@@ -273,35 +369,22 @@ incident_summary:
   sample: "incident-2026-05-09-073525 P1 open: api-gateway down"
 """
 
-import datetime
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     STATUSES,
-    IncidentError,
     apply_update,
     dump_record,
     incident_argument_spec,
     incident_paths,
-    load_incident,
-    new_incident_id,
+    normalize_alert,
+    pending_services,
+    severity_rank,
     utc_now,
     validate_incident_id,
 )
-
-# A fresh id is the current second; if that incident exists already (two
-# openings in one second) the next free second is taken instead.
-_MAX_ID_PROBES = 60
-
-
-def pick_new_id(incident_dir, now):
-    for offset in range(_MAX_ID_PROBES):
-        candidate = new_incident_id(now + datetime.timedelta(seconds=offset))
-        if load_incident(incident_dir, candidate) is None:
-            return candidate
-    raise IncidentError("no free incident id within %d seconds of %s" % (_MAX_ID_PROBES, now))
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.store import open_or_join, store_lock
 
 
 def summarize(record):
@@ -309,28 +392,44 @@ def summarize(record):
 
 
 def run(params, check_mode, now=None):
-    """Open, continue or resolve the incident; returns the module result."""
+    """Open, join, continue or resolve the incident; returns the module result."""
     now = now if now is not None else utc_now()
     incident_dir = params["incident_dir"]
-    if params.get("incident_id"):
-        incident_id = validate_incident_id(params["incident_id"])
-    else:
-        incident_id = pick_new_id(incident_dir, now)
     updates = {key: params.get(key) for key in (
         "title", "severity", "status", "alert", "impact", "namespace", "service", "root_cause", "resolution",
+        "cluster", "services",
     )}
-    outcome = apply_update(
-        incident_dir,
-        incident_id,
-        updates,
-        state=params.get("state") or "open",
-        escalation=params.get("escalation"),
-        now=now,
-        host=params.get("host"),
-        check_mode=check_mode,
-    )
+    alert = normalize_alert(params.get("alert"))
+
+    def update(incident_id):
+        return apply_update(
+            incident_dir,
+            incident_id,
+            updates,
+            state=params.get("state") or "open",
+            escalation=params.get("escalation"),
+            now=now,
+            host=params.get("host"),
+            check_mode=check_mode,
+            keep_higher_severity=params.get("keep_higher_severity"),
+        )
+
+    pick = {"joined": False, "joined_by": None}
+    if params.get("incident_id"):
+        incident_id = validate_incident_id(params["incident_id"])
+        outcome = update(incident_id)
+    else:
+        # Find-or-open and the first write under one store lock: the next run finds this one.
+        with store_lock(incident_dir, create=not check_mode):
+            pick = open_or_join(
+                incident_dir, cluster=params.get("cluster"), namespace=params.get("namespace"),
+                alert_key=alert["key"] if alert else None, join=params["join_open"], now=now, check_mode=check_mode,
+            )
+            incident_id = pick["incident_id"]
+            outcome = update(incident_id)
     paths = incident_paths(incident_dir, incident_id)
     record = outcome["record"]
+    asked = params.get("severity")
     result = {
         "changed": outcome["changed"],
         "incident": record,
@@ -339,6 +438,10 @@ def run(params, check_mode, now=None):
         "timeline_path": paths["timeline"],
         "artifacts_dir": paths["artifacts"],
         "created": outcome["created"],
+        "joined": pick["joined"],
+        "joined_by": pick["joined_by"],
+        "pending_services": pending_services(record),
+        "severity_kept": bool(asked) and severity_rank(asked.upper()) > severity_rank(record.get("severity")),
         "events": outcome["events"],
         "incident_summary": summarize(record),
     }
@@ -365,8 +468,19 @@ def argspec():
                 "name": {"type": "str"},
                 "labels": {"type": "dict"},
                 "annotations": {"type": "dict"},
+                "fingerprint": {"type": "str"},
+                "startsAt": {"type": "str", "aliases": ["starts_at"]},
+                "endsAt": {"type": "str", "aliases": ["ends_at"]},
+                "status": {"type": "str", "choices": ["firing", "resolved"]},
+                "generatorURL": {"type": "str"},
+                # A de-duplication key, not a secret; recomputed from fingerprint and startsAt.
+                "key": {"type": "str", "no_log": False},
             },
         },
+        cluster={"type": "str"},
+        services={"type": "dict"},
+        join_open={"type": "bool", "default": True},
+        keep_higher_severity={"type": "bool", "default": False},
         impact={"type": "str"},
         namespace={"type": "str"},
         service={"type": "str"},

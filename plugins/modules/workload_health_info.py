@@ -88,6 +88,17 @@ options:
         their readiness initialDelaySeconds, and never less than this many seconds.
     type: int
     default: 30
+  policy:
+    description:
+      - The incident policy (the variable C(incident_policy) of the playbooks), deep-merged over the runbook's
+        defaults; V({}) is the runbook's. RV(severity) is derived with it, chiefly its C(major_services) and
+        C(signals).
+      - Its keys are C(severities), C(escalation_chain), C(contacts), C(status_page), C(major_services), C(teams),
+        C(owners), C(statefulset_owners), C(signals), C(alert_signals) and C(alert_severities); see the
+        P(ai_orchestrator.incident_response.incident_policy#filter) filter. An unknown key, severity, signal,
+        failure class or owner fails before the cluster is read, naming the key.
+    type: dict
+    default: {}
 notes:
   - Pods belong to a workload by ownerReferences (Pod to ReplicaSet to Deployment, Pod to StatefulSet), never
     by labels alone. Pods of anything else (DaemonSets, Jobs, CronJobs, Argo Rollouts, bare pods) are reported
@@ -97,6 +108,9 @@ notes:
     RV(hpa_error) or RV(config_error) says so and the diagnosis goes on without them.
   - Classification rules are in the C(ai_orchestrator.incident_response.classify_workload) filter,
     which playbooks can also call on saved reports.
+  - With O(service), RV(severity) is still judged on the namespace - the other Deployments' and StatefulSets'
+    readiness, from the same two lists that find the service - so one service down among healthy ones is not
+    "all services down"; only the service's own pods are read.
 seealso:
   - module: ai_orchestrator.incident_response.workload_remediation
   - module: kubernetes.core.k8s_info
@@ -193,17 +207,38 @@ unhealthy:
   elements: str
   sample: [api-gateway]
 severity:
-  description: The runbook severity this state suggests, with the reason.
+  description:
+    - The runbook severity this state suggests, with the rule and the reason, judged on the namespace (see O(policy)).
   returned: always
   type: dict
   contains:
     severity:
       description: P0, P1, P2 or P3.
       type: str
-    reason:
-      description: Why.
+    rule:
+      description: The deciding signal (all_services_down, major_service_down, service_down, service_degraded), or no_degradation.
       type: str
-  sample: {severity: P1, reason: "major feature unavailable: api-gateway has no ready replica"}
+    reason:
+      description: Why, naming the rule.
+      type: str
+    signals:
+      description: Every signal seen (signal, severity, detail, source), most severe first.
+      type: list
+      elements: dict
+    down:
+      description: Workloads of the namespace with replicas wanted and none ready.
+      type: list
+      elements: str
+    degraded:
+      description: Diagnosed workloads not healthy but still serving, with their classification.
+      type: list
+      elements: str
+    workloads_judged:
+      description: Deployments and StatefulSets the severity was judged on (the whole namespace, also with O(service)).
+      type: int
+  sample: {severity: P1, rule: major_service_down, reason: "P1 major service down: api-gateway has no ready replica",
+           signals: [{signal: major_service_down, severity: P1, detail: api-gateway has no ready replica, source: observed}],
+           down: [api-gateway], degraded: [], workloads_judged: 8}
 summary:
   description: Counts over everything read, including pods not listed in RV(pods).
   returned: always
@@ -359,6 +394,11 @@ pods:
       type: list
       elements: dict
   sample: []
+api_server:
+  description: URL of the API server that was read; the incident modules use it as the cluster's identity.
+  returned: always
+  type: str
+  sample: https://prod-eu.example:6443
 nodes:
   description: Nodes with readiness, pressure conditions, allocatable resources and use.
   returned: always
@@ -372,6 +412,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentResponseError, InvalidInput
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import effective_policy
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import diagnosis
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.classify import usage_threshold_problem
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.client import (
@@ -396,6 +437,7 @@ def argspec():
         usage_threshold=dict(type="float", default=0.9),
         recent_rollout_minutes=dict(type="int", default=30),
         min_startup_seconds=dict(type="int", default=30),
+        policy=dict(type="dict", default={}),
     )
     return spec
 
@@ -414,6 +456,7 @@ def validate(params):
         min_startup_seconds=(params["min_startup_seconds"], 0),
         request_timeout=(params.get("request_timeout"), 1),
     )
+    effective_policy(params.get("policy"))
 
 
 def diagnose(client, params, now=None):
@@ -428,12 +471,15 @@ def diagnose(client, params, now=None):
         max_pods=params["max_pods"],
         max_events=params["max_events"],
         min_startup_seconds=params["min_startup_seconds"],
+        policy=params.get("policy"),
     )
     if params["max_log_containers"] > 0:
         diagnosis.collect_logs(client, params["namespace"], report, params["log_lines"], params["max_log_containers"])
     else:
         report["summary"]["log_containers"] = 0
     report["api_requests"] = client.requests
+    # The cluster's identity for the incident record: one incident per (cluster, namespace).
+    report["api_server"] = client.host
     return report
 
 

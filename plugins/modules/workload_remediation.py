@@ -19,6 +19,10 @@ description:
   - A remediation budget per workload (O(budget_max_actions) in O(budget_window_minutes)) stops
     automation from looping on a fault it cannot fix; the history lives in an annotation on the
     workload, so separate runs and control nodes see it.
+  - The action is recorded in that history before it is carried out, by a write conditional on the
+    workload's C(resourceVersion) as read when the budget was checked. Of runs acting on one workload at the
+    same moment, only as many as the budget allows act; the others read the workload again, find the budget
+    used up and report RV(budget_exhausted). An entry whose action the API server refused is taken back.
 author:
   - AI Orchestrator SRE team (@ai-orchestrator)
 extends_documentation_fragment:
@@ -240,7 +244,11 @@ unproven:
   elements: str
   sample: ["PATCH /apis/apps/v1/namespaces/ai-orchestrator/deployments/n8n/scale: permission denied (403 Forbidden) ..."]
 budget_exhausted:
-  description: True when the module did not act because the budget was used up; escalate instead.
+  description:
+    - True when the module did not act because the budget was used up (possibly by another run acting at the
+      same moment); escalate instead.
+    - With O(all_deployments), true when at least one Deployment was skipped for its budget (RV(plan) and
+      RV(steps) name it and the reason); the others were restarted.
   returned: always
   type: bool
   sample: false
@@ -332,7 +340,6 @@ def run(client, params, clock=None):
     validate(params)
     ws = wl.Workloads(client, params["namespace"], **({"clock": clock} if clock else {}))
     action = params["action"]
-    check_mode = client.dry_run
     entry = rem.history_entry(action, ws.clock.time(), params["incident_id"], params["reason"])
     result = {"action": action, "workloads": [], "steps": [], "verified": None, "budget_exhausted": False, "plan": {}}
 
@@ -342,26 +349,50 @@ def run(client, params, clock=None):
     else:
         targets = [ws.find(params["service"], params["kind"])]
 
+    limits = (params["budget_max_actions"], params["budget_window_minutes"])
     if len(targets) == 1:
         obj, kind = targets[0]
-        budget = rem.budget(obj, params["budget_max_actions"], params["budget_window_minutes"], ws.clock.time())
-        result["budget"] = dict((k, v) for k, v in budget.items() if k != "recent")
+        budget = rem.budget(obj, limits[0], limits[1], ws.clock.time())
         if budget["exhausted"]:
-            result.update(
-                workloads=["%s/%s" % (kind, obj["metadata"]["name"])],
-                budget_exhausted=True,
-                msg="remediation budget of %s/%s used up (%d actions in %d minutes): not acting; escalate"
-                % (kind, obj["metadata"]["name"], budget["used"], budget["window_minutes"]),
-            )
-            return dict(result, changed=False)
+            return exhausted(result, kind, obj, budget)
+        result["budget"] = public_budget(budget)
+    try:
+        return act(ws, client, params, targets, entry, limits, result)
+    except rem.BudgetExhausted as exc:
+        # Another run spent the budget between our read and our write (its claim won the race).
+        return exhausted(result, exc.kind, exc.obj, exc.budget)
+
+
+def public_budget(budget):
+    return dict((k, v) for k, v in budget.items() if k != "recent")
+
+
+def exhausted(result, kind, obj, budget):
+    """The result of a run that does not act because the workload's budget is used up."""
+    result.update(
+        budget=public_budget(budget),
+        workloads=["%s/%s" % (kind, obj["metadata"]["name"])],
+        budget_exhausted=True,
+        msg=rem.budget_message(kind, obj["metadata"]["name"], budget),
+    )
+    return dict(result, changed=False)
+
+
+def act(ws, client, params, targets, entry, limits, result):
+    """Apply the action to the targets; every budget-consuming write is conditional (see remediation.claim)."""
+    action = params["action"]
+    check_mode = client.dry_run
 
     before, after = {}, {}
     verified = []
     wait, timeout = params["wait"], params["wait_timeout"]
     if action == "rollout_restart":
-        plans = [(kind, obj, rem.plan_restart(ws, kind, obj, params["min_restart_interval"], skip_recreate=params["all_deployments"]))
-                 for obj, kind in targets]
-        steps, waited = rem.apply_restart(ws, plans, wait, timeout, entry)
+        def replan(kind, obj):
+            return rem.plan_restart(ws, kind, obj, params["min_restart_interval"], skip_recreate=params["all_deployments"])
+
+        plans = [(kind, obj, replan(kind, obj)) for obj, kind in targets]
+        steps, waited = rem.apply_restart(ws, plans, wait, timeout, entry, limits, replan, skip_exhausted=params["all_deployments"])
+        result["budget_exhausted"] = any(p.get("budget_exhausted") for k, o, p in plans)
         changed_targets = [(k, o) for k, o, p in plans if not p["skip"]]
         for k, o, p in plans:
             result["workloads"].append("%s/%s" % (k, o["metadata"]["name"]))
@@ -377,7 +408,7 @@ def run(client, params, clock=None):
         result["workloads"].append("%s/%s" % (kind, name))
         if action == "delete_pod":
             plan = rem.plan_delete_pods(ws, kind, obj, params["pods"])
-            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry)
+            steps, waited = rem.apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry, limits)
             before, after = {"pods": plan["pods"]}, {"pods": "replaced"}
             changed = True
             plan = dict((k, v) for k, v in plan.items() if k != "objects")
@@ -385,13 +416,14 @@ def run(client, params, clock=None):
             plan = rem.plan_scale(kind, obj, params["replicas"], params["scale_by"], params["max_replicas"], params["allow_scale_down"])
             changed = plan["from"] != plan["to"]
             if changed:
-                steps, waited = rem.apply_scale(ws, kind, obj, plan, wait, timeout, entry, params["metrics_timeout"], params["usage_threshold"])
+                steps, waited = rem.apply_scale(ws, kind, obj, plan, wait, timeout, entry, params["metrics_timeout"], params["usage_threshold"],
+                                                limits)
             else:
                 steps, waited = ["%s/%s already has %d replicas" % (kind, name, plan["to"])], None
             before, after = {"replicas": plan["from"]}, {"replicas": plan["to"]}
         else:
             plan = rem.plan_rollback(ws, kind, obj, params["to_revision"], params["force"])
-            steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, entry)
+            steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits)
             changed = not plan["skip"]
             if changed:
                 before = {"revision": plan["from_revision"], "images": plan["images_before"]}

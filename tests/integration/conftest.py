@@ -34,10 +34,19 @@ ENV_SH = drill.DRILL / "env.sh"
 #   platform   the ai-orchestrator fixture and the data plane's stand-ins it checks
 #   workloads  the drill-workloads namespace (production-shaped workloads, node faults on the reserved node)
 #   campaign   generated namespaces camp-<seed>
-PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_molecule_workloads": "workloads"}
+#   own        tests that create and delete namespaces of their own (lease-, budget-, team-, shop-, lab-<hex>)
+PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_molecule_workloads": "workloads",
+                   "test_service_lease": "own", "test_remediation_budget_race": "own", "test_namespace_credentials": "own",
+                   "test_shared_incidents": "own"}
+
+
+# The molecule default scenario's destroy stops the shared environment: it runs last,
+# whatever the test files' names.
+LAST = "test_molecule_default_creates_and_destroys_the_drill_cluster"
 
 
 def pytest_collection_modifyitems(config, items):
+    items[:] = [i for i in items if i.name != LAST] + [i for i in items if i.name == LAST]
     for item in items:
         group = PARALLEL_GROUPS.get(item.module.__name__.rsplit(".", 1)[-1], "platform")
         item.add_marker(pytest.mark.xdist_group(group))

@@ -92,6 +92,8 @@ def test_scale_waits_for_ready_and_budget_stops_a_loop():
     assert replicas("langflow") == 3
 
 
+# Long tier: the service_down_exhaustion drill proves the scale-up judged on fresh metrics in the fast tier.
+@pytest.mark.long
 def test_scale_is_judged_on_fresh_metrics_and_a_step_too_small_fails():
     """Load that needs 4 replicas: 2 -> 3 stays saturated in metrics sampled after the scale; 3 -> 4 relieves it."""
     drill.kubectl("annotate", "deployment", "execution-service", "drill.incident-response.io/load-replicas=4", "--overwrite")

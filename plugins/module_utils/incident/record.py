@@ -30,9 +30,13 @@ import json
 import os
 import re
 import socket
+import stat
 import tempfile
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentError, SeverityError
+from ansible.module_utils.common.parameters import env_fallback
+
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentError, InvalidInput, SeverityError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.alert import validate_alert
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import (
     format_time,
     to_utc,
@@ -42,6 +46,8 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 
 # Where records live when nobody says otherwise: per user, survives reboots.
 DEFAULT_INCIDENT_DIR = "~/.local/share/ai-orchestrator/incidents"
+# ...unless the environment names the shared store (docs/shared-state.md).
+INCIDENT_DIR_ENV = "AI_ORCHESTRATOR_INCIDENT_DIR"
 
 RECORD_FILE = "incident.json"
 TIMELINE_FILE = "timeline.jsonl"
@@ -79,7 +85,15 @@ RECORD_EVENT_TYPES = (
     "incident_resolved",
     "incident_reopened",
     "artifact_saved",
+    "alert_joined",
+    "service_status",
 )
+
+# Where each affected service stands inside the incident (one incident per namespace).
+#   down       found down; a run is working on it
+#   restored   healthy again
+#   escalated  automation could not fix it; people are working on it
+SERVICE_STATUSES = ("down", "restored", "escalated")
 
 # Record fields an update may set; everything else is managed here.
 UPDATABLE_FIELDS = (
@@ -92,6 +106,8 @@ UPDATABLE_FIELDS = (
     "service",
     "root_cause",
     "resolution",
+    "cluster",
+    "services",
 )
 
 MAX_ARTIFACT_NAME = 255
@@ -180,18 +196,93 @@ def artifact_path(artifacts_dir, name):
 # ---------------------------------------------------------------- files
 
 
+# Records hold logs and command output: readable by their owner only, whatever the
+# umask. Records of older versions (0755/0644) are tightened when next written.
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def _set_mode(path, mode, fd=None):
+    """chmod ``path`` (or ``fd``) to ``mode`` unless it already is; symlinks are not followed.
+
+    A file of another user, or one that vanished meanwhile, is left as it is.
+    """
+    try:
+        current = os.fstat(fd) if fd is not None else os.lstat(path)
+        if stat.S_ISLNK(current.st_mode) or stat.S_IMODE(current.st_mode) == mode:
+            return
+        if fd is not None:
+            os.fchmod(fd, mode)
+        else:
+            os.chmod(path, mode)
+    except OSError:
+        pass
+
+
+def make_private_dir(path):
+    """Create ``path`` and its missing parents with mode 0700 and set ``path`` itself to 0700.
+
+    os.makedirs() gives intermediate directories 0777 minus the umask; here every level
+    this creates is owner-only. Parents that already exist are not changed.
+    """
+    missing = []
+    current = path
+    while not os.path.isdir(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    for directory in reversed(missing):
+        try:
+            os.mkdir(directory, DIR_MODE)
+        except FileExistsError:
+            if not os.path.isdir(directory):
+                raise
+        _set_mode(directory, DIR_MODE)
+    _set_mode(path, DIR_MODE)
+
+
+def tighten_incident(base):
+    """Make an incident written by an older version owner-only: directories 0700, files 0600.
+
+    Cheap for a current record (two stats); walks the tree only when the incident
+    directory or its incident.json is looser. Symlinks are neither followed nor changed.
+    """
+    try:
+        top = os.lstat(base)
+    except OSError:
+        return
+    if not stat.S_ISDIR(top.st_mode):
+        return
+    try:
+        record_mode = stat.S_IMODE(os.lstat(os.path.join(base, RECORD_FILE)).st_mode)
+    except OSError:
+        record_mode = FILE_MODE
+    if stat.S_IMODE(top.st_mode) == DIR_MODE and record_mode == FILE_MODE:
+        return
+    # Bottom-up, the incident directory last: an interrupted pass is redone next time.
+    for root, dirs, files in os.walk(base, topdown=False):
+        for name in files:
+            _set_mode(os.path.join(root, name), FILE_MODE)
+        for name in dirs:
+            _set_mode(os.path.join(root, name), DIR_MODE)
+    _set_mode(base, DIR_MODE)
+
+
 @contextlib.contextmanager
 def locked(lock_path):
     """Exclusive flock on ``lock_path`` for a read-modify-write of the record."""
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
+        _set_mode(lock_path, FILE_MODE, fd=fd)
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
 
 
-def atomic_write(path, data, mode=0o644):
+def atomic_write(path, data, mode=FILE_MODE):
     """Write bytes to ``path`` through a temp file in the same directory and a rename."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), suffix=".tmp", dir=directory)
@@ -236,8 +327,11 @@ def save_incident(incident_dir, record):
 
 
 def ensure_dirs(paths):
+    """The incident's directory and artifacts/, owner-only; an older record is tightened."""
+    tighten_incident(paths["dir"])
     try:
-        os.makedirs(paths["artifacts"], exist_ok=True)
+        make_private_dir(paths["dir"])
+        make_private_dir(paths["artifacts"])
     except OSError as exc:
         raise IncidentError("cannot create %s: %s" % (paths["artifacts"], exc))
 
@@ -255,12 +349,14 @@ def _locked_timeline(timeline_path):
     merge_events() may replace the file by a rename; a writer that opened the old
     file and waited for its lock sees a different inode and opens the new one.
     """
+    tighten_incident(os.path.dirname(timeline_path))
     while True:
         try:
-            fd = os.open(timeline_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            fd = os.open(timeline_path, os.O_RDWR | os.O_APPEND | os.O_CREAT, FILE_MODE)
         except OSError as exc:
             raise IncidentError("cannot open timeline %s: %s" % (timeline_path, exc))
         try:
+            _set_mode(timeline_path, FILE_MODE, fd=fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 current = os.stat(timeline_path)
@@ -392,22 +488,29 @@ def validate_status(value):
 
 
 def normalize_alert(alert):
-    """``{name, labels}`` (+ annotations when given) from a Prometheus-style alert dict."""
-    if alert is None:
-        return None
-    if not isinstance(alert, dict):
-        raise IncidentError("alert must be a dict with name and labels, got %r" % (alert,))
-    labels = alert.get("labels") or {}
-    if not isinstance(labels, dict):
-        raise IncidentError("alert.labels must be a dict, got %r" % (labels,))
-    name = alert.get("name") or labels.get("alertname")
-    normalized = {"name": name, "labels": {str(k): str(v) for k, v in labels.items()}}
-    annotations = alert.get("annotations")
-    if annotations:
-        if not isinstance(annotations, dict):
-            raise IncidentError("alert.annotations must be a dict, got %r" % (annotations,))
-        normalized["annotations"] = {str(k): str(v) for k, v in annotations.items()}
-    return normalized
+    """The checked alert (alert.validate_alert: name, labels, fingerprint, starts_at, key), or None."""
+    try:
+        return validate_alert(alert)
+    except InvalidInput as exc:
+        raise IncidentError(str(exc))
+
+
+def normalize_services(services):
+    """``{name: {status, ...}}`` with a known status per service; other keys are kept as given."""
+    if not isinstance(services, dict):
+        raise IncidentError("services must be a mapping of service name to {status, reason, ...}, got %r" % (services,))
+    clean = {}
+    for name, entry in services.items():
+        if not isinstance(name, str) or not name:
+            raise IncidentError("service names must be non-empty strings, got %r" % (name,))
+        if isinstance(entry, str):
+            entry = {"status": entry}
+        if not isinstance(entry, dict) or entry.get("status") not in SERVICE_STATUSES:
+            raise IncidentError(
+                "service %s: status must be one of %s, got %r" % (name, ", ".join(SERVICE_STATUSES), entry)
+            )
+        clean[name] = dict(entry)
+    return clean
 
 
 def normalize_updates(updates):
@@ -427,6 +530,10 @@ def normalize_updates(updates):
             value = validate_status(value)
         elif key == "alert":
             value = normalize_alert(value)
+            if value is None:
+                continue
+        elif key == "services":
+            value = normalize_services(value)
         clean[key] = value
     return clean
 
@@ -440,8 +547,11 @@ def new_record(incident_id, now):
         "status": "open",
         "alert": None,
         "impact": None,
+        "cluster": None,
         "namespace": None,
         "service": None,
+        "services": {},
+        "alerts": [],
         "root_cause": None,
         "resolution": None,
         "opened_at": stamp,
@@ -460,16 +570,32 @@ def default_title(record):
     return alert or where or record["id"]
 
 
-def plan_update(current, incident_id, updates, state="open", escalation=None, now=None, host=None):
+def severity_rank(value):
+    """0 for P0 (most severe) to 3 for P3; unknown values rank below P3."""
+    return int(value[1]) if isinstance(value, str) and value in ("P0", "P1", "P2", "P3") else 9
+
+
+def pending_services(record):
+    """Services of the incident that are not back yet."""
+    return sorted(name for name, entry in (record.get("services") or {}).items() if entry.get("status") != "restored")
+
+
+def plan_update(current, incident_id, updates, state="open", escalation=None, now=None, host=None,
+                keep_higher_severity=False):
     """Compute the record after an update and the events that describe it.
 
     ``current`` is the stored record or None (the incident is created). Returns
     ``(record, events)``; an empty event list means nothing changes. Nothing is
     written here, which is what check mode returns.
+
+    ``keep_higher_severity``: a lower severity than the record's is not applied (a
+    continuing run never lowers it silently). An update that carries ``services``
+    resolves the incident only when every service of the record is restored.
     """
     now = now if now is not None else utc_now()
     incident_id = validate_incident_id(incident_id)
     fields = normalize_updates(updates)
+    services = fields.pop("services", None)
     if state not in ("open", "resolved"):
         raise IncidentError("invalid state %r: expected open or resolved" % (state,))
     if state == "resolved":
@@ -491,6 +617,8 @@ def plan_update(current, incident_id, updates, state="open", escalation=None, no
             )
         record = new_record(incident_id, now)
         final_status = fields.pop("status", "open")
+        if state == "resolved" and services is not None and pending_services({"services": services}):
+            final_status = "open"
         record.update(fields)
         if not record["title"]:
             record["title"] = default_title(record)
@@ -518,6 +646,8 @@ def plan_update(current, incident_id, updates, state="open", escalation=None, no
 
     # Severity first: the status change that follows may depend on it.
     new_severity = fields.pop("severity", None)
+    if keep_higher_severity and new_severity and severity_rank(new_severity) > severity_rank(record.get("severity")):
+        new_severity = None
     if before is not None and new_severity and new_severity != record.get("severity"):
         event(
             "severity_changed",
@@ -527,6 +657,36 @@ def plan_update(current, incident_id, updates, state="open", escalation=None, no
         record["severity"] = new_severity
 
     new_status = fields.pop("status", None)
+
+    # The first alert stays the incident's alert; later ones (another service, a new
+    # firing that joined the open incident) are listed once each by their key.
+    alert = fields.pop("alert", None)
+    if before is not None and alert:
+        if not record.get("alert"):
+            fields["alert"] = alert
+        elif alert["key"] != record["alert"].get("key") and not any(
+                a.get("key") == alert["key"] for a in record.get("alerts") or []):
+            record.setdefault("alerts", []).append(dict(alert, received_at=format_time(now)))
+            event("alert_joined", "Alert %s (%s) joined the incident" % (alert["name"], alert["key"]), alert)
+    elif alert:
+        fields["alert"] = alert
+
+    if services is not None:
+        merged = copy.deepcopy(record.get("services") or {})
+        for name in sorted(services):
+            entry = dict(merged.get(name) or {}, **services[name])
+            if entry != merged.get(name):
+                merged[name] = dict(entry, updated_at=format_time(now))
+                event(
+                    "service_status",
+                    "%s: %s%s" % (name, entry["status"], (" (%s)" % entry["reason"]) if entry.get("reason") else ""),
+                    dict(entry, service=name),
+                )
+        record["services"] = merged
+        if new_status == "resolved" and pending_services(record):
+            # Not every service is back: the incident stays open (escalated when one is).
+            escalated = any(e.get("status") == "escalated" for e in merged.values())
+            new_status = "escalated" if escalated else None
 
     changed_fields = sorted(k for k, v in fields.items() if record.get(k) != v)
     if before is not None and changed_fields:
@@ -592,7 +752,7 @@ def _minutes_between(start, end):
 
 
 def apply_update(incident_dir, incident_id, updates, state="open", escalation=None,
-                 now=None, host=None, check_mode=False):
+                 now=None, host=None, check_mode=False, keep_higher_severity=False):
     """Load, plan and (unless check_mode) write one update of an incident.
 
     Returns a dict: before (None when created), record, events, created, changed, paths.
@@ -603,16 +763,16 @@ def apply_update(incident_dir, incident_id, updates, state="open", escalation=No
     # Plan once without touching the disk: invalid input and no-op updates end
     # here, before any directory or lock file exists.
     current = load_incident(incident_dir, incident_id)
-    record, events = plan_update(current, incident_id, updates, state, escalation, now, host)
+    record, events = plan_update(current, incident_id, updates, state, escalation, now, host, keep_higher_severity)
     if events and not check_mode:
         try:
-            os.makedirs(paths["dir"], exist_ok=True)
+            make_private_dir(paths["dir"])
         except OSError as exc:
             raise IncidentError("cannot create %s: %s" % (paths["dir"], exc))
         with locked(paths["lock"]):
             # Plan again under the lock: another fork may have written meanwhile.
             current = load_incident(incident_dir, incident_id)
-            record, events = plan_update(current, incident_id, updates, state, escalation, now, host)
+            record, events = plan_update(current, incident_id, updates, state, escalation, now, host, keep_higher_severity)
             if events:
                 ensure_dirs(paths)
                 # Timeline first: a record never claims a change its timeline lacks.
@@ -666,9 +826,12 @@ def sha256_bytes(payload):
     return hashlib.sha256(payload).hexdigest()
 
 
-def save_artifact(incident_dir, incident_id, name, payload, check_mode=False, now=None, host=None):
+def save_artifact(incident_dir, incident_id, name, payload, check_mode=False, now=None, host=None, redactions=None):
     """Store ``payload`` as ``artifacts/<name>``; unchanged content is not rewritten.
 
+    The file is owner-only (0600) in owner-only directories (0700). ``payload`` is
+    stored as given: redact it first (redact.py). ``redactions``, when given, is the
+    number of secrets replaced and goes into the event's data.
     Returns path, size, sha256, changed, event (the artifact_saved event or None).
     """
     require_incident(incident_dir, incident_id)
@@ -698,15 +861,17 @@ def save_artifact(incident_dir, incident_id, name, payload, check_mode=False, no
     event = make_event(
         "artifact_saved",
         "Artifact %s saved (%d bytes)" % (relative, len(payload)),
-        {"name": relative, "path": path, "size": len(payload), "sha256": digest},
+        dict({"name": relative, "path": path, "size": len(payload), "sha256": digest},
+             **({} if redactions is None else {"redactions": redactions})),
         now=now,
         host=host,
     )
     result["event"] = event
     if check_mode:
         return result
+    ensure_dirs(paths)
     try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        make_private_dir(os.path.dirname(path))
         atomic_write(path, payload)
     except OSError as exc:
         raise IncidentError("cannot write artifact %s: %s" % (path, exc))
@@ -720,7 +885,8 @@ def save_artifact(incident_dir, incident_id, name, payload, check_mode=False, no
 def incident_argument_spec(incident_id_required=False):
     """Options every incident module shares; documented in doc_fragments/incident.py."""
     return {
-        "incident_dir": {"type": "path", "default": DEFAULT_INCIDENT_DIR},
+        # The store a whole fleet shares (a volume mounted in every AWX job) is set once, in the environment.
+        "incident_dir": {"type": "path", "default": DEFAULT_INCIDENT_DIR, "fallback": (env_fallback, [INCIDENT_DIR_ENV])},
         "incident_id": {"type": "str", "required": incident_id_required},
         "host": {"type": "str"},
     }

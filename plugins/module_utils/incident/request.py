@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.alert import alert_scope, validate_alert
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import validate_incident_id
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import validate_severity
 
@@ -29,15 +30,25 @@ def _text(value):
 
 
 def validate_request(request):
-    """The normalized request: namespace, service, severity, incident_id ('' when not given).
+    """The normalized request: namespace, service, severity, incident_id ('' when not given), alert.
+
+    ``alert`` (the alert that started the run, or None) is checked as untrusted input; its
+    ``namespace`` and ``service`` labels fill in what the operator did not say, and a
+    contradiction between the two is refused rather than guessed.
 
     Raises InvalidInput (SeverityError, IncidentError for the parts they own)
     with a message that says what was expected.
     """
     if not isinstance(request, dict):
         raise InvalidInput("the request must be a dict of namespace, service, severity and incident_id")
-    namespace = _text(request.get("namespace")) or DEFAULT_NAMESPACE
-    service = _text(request.get("service"))
+    alert = validate_alert(request.get("alert"))
+    alert_namespace, alert_service = alert_scope(alert)
+    given_namespace, given_service = _text(request.get("namespace")), _text(request.get("service"))
+    for name, given, labelled in (("namespace", given_namespace, alert_namespace), ("service", given_service, alert_service)):
+        if given and labelled and given != labelled:
+            raise InvalidInput("%s %r contradicts the alert, which is about %s %r" % (name, given, name, labelled))
+    namespace = given_namespace or alert_namespace or DEFAULT_NAMESPACE
+    service = given_service or alert_service
     severity = _text(request.get("severity"))
     incident_id = _text(request.get("incident_id"))
     for name, value in (("namespace", namespace), ("service", service), ("severity", severity), ("incident_id", incident_id)):
@@ -52,4 +63,5 @@ def validate_request(request):
         "service": service,
         "severity": validate_severity(severity) if severity else "",
         "incident_id": validate_incident_id(incident_id) if incident_id else "",
+        "alert": alert,
     }

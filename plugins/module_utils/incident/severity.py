@@ -3,19 +3,27 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""The runbook's severity table, escalation chain and contacts as data.
+"""The runbook's incident policy as data: severities, signals, major services, owners.
 
 Source: incident-response runbook, sections "Incident Classification",
 "Escalation Procedures" and "Communication Procedures". Everything that decides
-who is paged, when, and how often updates go out reads these values, so a change
-of policy is a change of this file (and its unit test) only.
+how severe an incident is, who is paged, when, and how often updates go out reads
+one structure, ``DEFAULT_POLICY``. An operator changes it with the Ansible variable
+``incident_policy``, deep-merged over the defaults by ``effective_policy()``; a new
+signal (a later scenario's finding or alert) is one line in ``DEFAULT_POLICY``.
+
+Severity is decided in two steps, each one pure function:
+
+- ``derive_severity()``: what the observed state and signals say (P0..P3, the rule, the reason);
+- ``resolve_severity()``: the precedence of that against the operator's ``-e severity``,
+  the alert's severity and the severity of the incident being continued.
 """
 
 from __future__ import annotations
 
 import copy
 
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import SeverityError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput, SeverityError
 
 SEVERITIES = ("P0", "P1", "P2", "P3")
 
@@ -110,6 +118,134 @@ _POLICY = {
 }
 
 
+# Workloads whose loss makes a major feature unavailable (runbook P1 examples:
+# workflow execution failures, authentication service down, API gateway failures;
+# the database and the cache every one of them needs).
+MAJOR_WORKLOADS = ("api-gateway", "auth-service", "workflow-service", "execution-service", "postgres", "redis")
+
+TEAMS = ("development", "infrastructure", "database")
+
+# The whole policy. Keys, in the order an operator reads them:
+#   severities          the response policy per level (runbook "Incident Classification")
+#   escalation_chain    who comes after whom (runbook "On-Call Rotation")
+#   contacts, status_page
+#   major_services      Deployments/StatefulSets whose loss is a P1 (a major feature unavailable)
+#   teams               the owners an incident can be routed to
+#   owners              failure class -> team; ``default`` for any class not listed
+#   statefulset_owners  failure class -> team for StatefulSets (they hold the platform's data)
+#   signals             signal -> severity it implies (what a finding or an alert means)
+#   alert_signals       Prometheus alert name -> signal (null: the alert implies nothing)
+#   alert_severities    value of an alert's ``severity`` label -> severity (null: ignored)
+# Mappings are merged key by key; lists and scalars are replaced.
+DEFAULT_POLICY = {
+    "severities": _POLICY,
+    "escalation_chain": list(ESCALATION_CHAIN),
+    "contacts": dict(CONTACTS),
+    "status_page": STATUS_PAGE,
+    "major_services": list(MAJOR_WORKLOADS),
+    "teams": list(TEAMS),
+    # Who gets what automation could not fix, by failure class (the classifications of
+    # module_utils/k8s/classify.py, plus the situations and scenario classes below).
+    "owners": {
+        "default": "development",
+        "node_failure": "infrastructure",
+        "unschedulable": "infrastructure",
+        "create_failed": "infrastructure",
+        "resource_exhaustion": "infrastructure",
+        "image_pull": "development",
+        "config_error": "development",
+        "oom": "development",
+        "crashloop": "development",
+        "not_ready": "development",
+        "unknown": "development",
+        "healthy": "development",
+        # Situations that refine a class: an image only some nodes cannot pull (node- or
+        # registry-local), a sidecar alone at its limit (the application's configuration).
+        "image_pull_local": "infrastructure",
+        "sidecar_exhaustion": "development",
+        # Scenario classes (runbook 2 and 3: database and cache issues).
+        "database": "database",
+        "cache": "database",
+    },
+    # A StatefulSet's application faults go to the database owners: it is PostgreSQL or Redis.
+    "statefulset_owners": {
+        "config_error": "database",
+        "oom": "database",
+        "crashloop": "database",
+        "not_ready": "database",
+        "unknown": "database",
+    },
+    "signals": {
+        # Observed by derive_severity() from the workloads of the namespace.
+        "all_services_down": "P0",
+        "major_service_down": "P1",
+        "service_down": "P2",
+        "service_degraded": "P2",
+        # Runbook P0 examples: data loss, database corruption, security breach.
+        "data_loss": "P0",
+        "database_corruption": "P0",
+        "security_alert": "P0",
+        # Runbook P1 examples: workflow execution failures, authentication down, API gateway failures.
+        "workflow_execution_failures": "P1",
+        "authentication_down": "P1",
+        "gateway_down": "P1",
+        "database_unavailable": "P1",
+        "cache_unavailable": "P1",
+        # Runbook P2 examples: slow responses, intermittent failures, non-critical degradation.
+        "slow_responses": "P2",
+        "intermittent_failures": "P2",
+        "high_error_rate": "P2",
+        "non_critical_degradation": "P2",
+        # Runbook P3 examples: UI glitches, documentation issues, non-critical monitoring alerts.
+        "minor_issue": "P3",
+        "non_critical_alert": "P3",
+    },
+    # The runbook's Prometheus alerts and what each means.
+    "alert_signals": {
+        "ServiceDown": "service_down",
+        "HighErrorRate": "high_error_rate",
+        "HighResponseTime": "slow_responses",
+        "WorkflowExecutionFailureRate": "workflow_execution_failures",
+        "DatabaseConnectionFailure": "database_unavailable",
+        "SecurityAlert": "security_alert",
+    },
+    # Alertmanager's severity label. "critical" pages, but an alert alone does not prove
+    # a complete outage: P0 is for what the cluster or a P0 signal shows. P0..P3 count as they are.
+    "alert_severities": {
+        "critical": "P1",
+        "error": "P2",
+        "warning": "P2",
+        "info": "P3",
+        "none": None,
+    },
+}
+
+# What derive_severity() says for each of its own signals.
+_RULE_TEXT = {
+    "all_services_down": "all services down",
+    "major_service_down": "major service down",
+    "service_down": "service down",
+    "service_degraded": "degraded",
+}
+
+# Fields of a severity level: (types, None allowed, lowest number allowed).
+_LEVEL_FIELDS = {
+    "severity": ((str,), False, None),
+    "name": ((str,), False, None),
+    "summary": ((str,), False, None),
+    "definition": ((str,), False, None),
+    "examples": ((list,), False, None),
+    "response_time_minutes": ((int,), False, 1),
+    "escalation": ((str,), False, None),
+    "escalate_after_minutes": ((int,), True, 0),
+    "escalate_to": ((str,), True, None),
+    "business_hours_only": ((bool,), False, None),
+    "update_interval_minutes": ((int,), True, 1),
+    "customer_email": ((bool,), False, None),
+    "statuspage": ((bool,), False, None),
+}
+
+
 def validate_severity(value):
     """Return the canonical severity (``'p1'`` -> ``'P1'``) or raise SeverityError."""
     if isinstance(value, str):
@@ -122,43 +258,338 @@ def validate_severity(value):
     )
 
 
-def severity_policy(value):
-    """Return a fresh copy of the policy dict of a severity, plus the chain and contacts."""
-    severity = validate_severity(value)
-    policy = copy.deepcopy(_POLICY[severity])
-    # Customers are emailed only when several of them are affected.
-    policy["customer_email_when"] = "multiple customers affected" if policy["customer_email"] else None
-    policy["statuspage_url"] = STATUS_PAGE if policy["statuspage"] else None
-    policy["escalation_chain"] = list(ESCALATION_CHAIN)
-    policy["contacts"] = dict(CONTACTS)
+def rank(severity):
+    """0 for P0 (the most severe) to 3 for P3."""
+    return SEVERITIES.index(validate_severity(severity))
+
+
+def most_severe(*severities):
+    """The most severe of the given severities (empty ones ignored), or None."""
+    given = [validate_severity(s) for s in severities if s]
+    return min(given, key=SEVERITIES.index) if given else None
+
+
+# --- the policy: defaults, operator overrides, validation --------------------------------
+
+
+def _where(path):
+    return "incident_policy." + ".".join(str(p) for p in path)
+
+
+def _severity_at(path, value, allow_none=False):
+    if value is None and allow_none:
+        return None
+    try:
+        return validate_severity(value)
+    except SeverityError as exc:
+        raise SeverityError("%s: %s" % (_where(path), exc))
+
+
+def _known(path, key, known, what):
+    if key not in known:
+        raise InvalidInput("%s: unknown %s %r; known: %s" % (_where(path), what, key, ", ".join(sorted(known))))
+
+
+def _mapping(path, value):
+    if value is None or value == "" or value == []:
+        # What an unset Ansible variable templates to.
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput("%s: expected a mapping, got %s" % (_where(path) if path else "incident_policy", type(value).__name__))
+    return value
+
+
+def _strings(path, value, allow_empty=True):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise InvalidInput("%s: expected a list of names, got %r" % (_where(path), value))
+    if not allow_empty and not value:
+        raise InvalidInput("%s: must not be empty" % _where(path))
+    return [v.strip() for v in value]
+
+
+def _merge(base, override):
+    """``override`` deep-merged over ``base``: mappings key by key, anything else replaced."""
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _check_keys(overrides):
+    """Names in the overrides that the policy does not have (typos) fail here, before merging."""
+    overrides = _mapping((), overrides)
+    for key, value in overrides.items():
+        _known((key,), key, DEFAULT_POLICY, "policy key")
+    severities = _mapping(("severities",), overrides.get("severities"))
+    for level, fields in severities.items():
+        canonical = _severity_at(("severities", level), level)
+        for field in _mapping(("severities", level), fields):
+            _known(("severities", level, field), field, _LEVEL_FIELDS, "field of a severity")
+        if canonical != level:
+            raise SeverityError("%s: write the severity as %s" % (_where(("severities", level)), canonical))
+    for key in ("owners", "statefulset_owners"):
+        for cls in _mapping((key,), overrides.get(key)):
+            _known((key, cls), cls, DEFAULT_POLICY["owners"], "failure class")
+    for signal in _mapping(("signals",), overrides.get("signals")):
+        _known(("signals", signal), signal, DEFAULT_POLICY["signals"], "signal")
+    for key in ("contacts", "alert_signals", "alert_severities"):
+        _mapping((key,), overrides.get(key))
+
+
+def _check_level(level, fields, chain):
+    for field, value in fields.items():
+        types, nullable, lowest = _LEVEL_FIELDS[field]
+        path = ("severities", level, field)
+        if value is None and nullable:
+            continue
+        if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
+            raise InvalidInput("%s: expected %s%s, got %r"
+                               % (_where(path), " or ".join(t.__name__ for t in types), " or null" if nullable else "", value))
+        if lowest is not None and value < lowest:
+            raise InvalidInput("%s: must be at least %d, got %d" % (_where(path), lowest, value))
+    if fields["severity"] != level:
+        raise InvalidInput("%s: must be %s, the level it describes" % (_where(("severities", level, "severity")), level))
+    if fields["escalate_to"] is not None and fields["escalate_to"] not in chain:
+        raise InvalidInput("%s: %r is not a step of the escalation chain (%s)"
+                           % (_where(("severities", level, "escalate_to")), fields["escalate_to"], ", ".join(chain)))
+
+
+def _check_merged(policy):
+    """Values of the merged policy, with the path of the first bad one."""
+    policy["escalation_chain"] = _strings(("escalation_chain",), policy["escalation_chain"], allow_empty=False)
+    for level in SEVERITIES:
+        _check_level(level, policy["severities"][level], policy["escalation_chain"])
+    for key, value in policy["contacts"].items():
+        if not isinstance(value, str):
+            raise InvalidInput("%s: expected a string, got %r" % (_where(("contacts", key)), value))
+    if not isinstance(policy["status_page"], str):
+        raise InvalidInput("%s: expected a string, got %r" % (_where(("status_page",)), policy["status_page"]))
+    policy["major_services"] = _strings(("major_services",), policy["major_services"])
+    policy["teams"] = _strings(("teams",), policy["teams"], allow_empty=False)
+    for key in ("owners", "statefulset_owners"):
+        for cls, team in policy[key].items():
+            if team not in policy["teams"]:
+                raise InvalidInput("%s: unknown owner %r; teams: %s (a new team goes into incident_policy.teams)"
+                                   % (_where((key, cls)), team, ", ".join(policy["teams"])))
+    for signal, severity in policy["signals"].items():
+        policy["signals"][signal] = _severity_at(("signals", signal), severity)
+    for alert, signal in policy["alert_signals"].items():
+        if signal is not None:
+            _known(("alert_signals", alert), signal, policy["signals"], "signal")
+    policy["alert_severities"] = dict(
+        (str(label).strip().lower(), _severity_at(("alert_severities", label), value, allow_none=True))
+        for label, value in policy["alert_severities"].items())
     return policy
 
 
-def all_policies():
-    """Return the whole table, ``{'P0': {...}, ...}``."""
-    return {severity: severity_policy(severity) for severity in SEVERITIES}
+def effective_policy(overrides=None):
+    """The runbook's policy with the operator's ``incident_policy`` deep-merged over it.
 
-
-# Workloads whose loss makes a major feature unavailable (runbook P1 examples:
-# workflow execution failures, authentication service down, API gateway failures).
-MAJOR_WORKLOADS = ("api-gateway", "auth-service", "workflow-service", "execution-service", "postgres", "redis")
-
-
-def derive_severity(workloads, major_workloads=MAJOR_WORKLOADS):
-    """The runbook's severity for a diagnosed namespace, with the reason.
-
-    P0: no workload has a ready replica (complete outage). P1: a major workload
-    has none. P2: something is degraded but every workload still serves. P3:
-    nothing is degraded.
+    ``overrides`` may be empty or None (the runbook's defaults), a partial policy, or an
+    effective policy (it merges onto itself unchanged). Unknown keys, severities, fields,
+    failure classes, signals and owners raise InvalidInput (SeverityError for a bad
+    severity) naming the key, e.g. ``incident_policy.owners.crashlop``.
     """
-    active = [w for w in workloads if (w.get("desired") or 0) > 0]
-    down = [w["name"] for w in active if not w.get("ready")]
-    degraded = [w["name"] for w in workloads if w.get("classification") not in (None, "healthy")]
-    if active and len(down) == len(active):
-        return {"severity": "P0", "reason": "all services down: no workload has a ready replica"}
-    major_down = [n for n in down if n in major_workloads]
+    overrides = _mapping((), overrides)
+    _check_keys(overrides)
+    return _check_merged(_merge(DEFAULT_POLICY, overrides))
+
+
+def severity_policy(value, policy=None):
+    """Return a fresh copy of the policy dict of a severity, plus the chain and contacts.
+
+    ``policy`` is the operator's ``incident_policy`` (or an effective policy); None is the runbook's.
+    """
+    severity = validate_severity(value)
+    policy = effective_policy(policy)
+    result = copy.deepcopy(policy["severities"][severity])
+    # Customers are emailed only when several of them are affected.
+    result["customer_email_when"] = "multiple customers affected" if result["customer_email"] else None
+    result["statuspage_url"] = policy["status_page"] if result["statuspage"] else None
+    result["escalation_chain"] = list(policy["escalation_chain"])
+    result["contacts"] = dict(policy["contacts"])
+    return result
+
+
+def all_policies(policy=None):
+    """Return the whole table, ``{'P0': {...}, ...}``."""
+    policy = effective_policy(policy)
+    return {severity: severity_policy(severity, policy) for severity in SEVERITIES}
+
+
+# --- deriving a severity from what was observed ---------------------------------------
+
+
+def _signal_entries(signals, policy):
+    """Given signals as ``[{signal, severity, detail, source}]``: a name or ``{signal, detail}`` each."""
+    entries = []
+    for item in signals or ():
+        if isinstance(item, dict):
+            name, detail = item.get("signal") or item.get("name"), item.get("detail")
+        else:
+            name, detail = item, None
+        if not isinstance(name, str) or name not in policy["signals"]:
+            raise InvalidInput("unknown signal %r; known: %s (a new signal goes into the policy's signals)"
+                               % (name, ", ".join(sorted(policy["signals"]))))
+        entries.append({"signal": name, "severity": policy["signals"][name], "detail": detail or "signalled", "source": "given"})
+    return entries
+
+
+def derive_severity(workloads, policy=None, signals=(), peers=None):
+    """The runbook's severity for a diagnosed namespace, with the rule and the reason.
+
+    ``workloads``: diagnosed workloads (name, kind, desired, ready, classification).
+    ``policy``: the operator's ``incident_policy`` (None: the runbook's).
+    ``signals``: what else is known (a signal name, or ``{signal, detail}``), e.g.
+    ``security_alert``; each implies the severity the policy gives it.
+    ``peers``: the namespace's other Deployments and StatefulSets (kind, name, desired,
+    ready) when only some were diagnosed: readiness is judged on the whole namespace, so
+    one service down among healthy ones is never "all services down".
+
+    Observed signals: ``all_services_down`` (every active workload has no ready replica),
+    ``major_service_down`` (a major service has none), ``service_down`` (another one has
+    none), ``service_degraded`` (a diagnosed workload is not healthy but serves). The
+    severity is the most severe signal's (defaults: P0, P1, P2, P2); none at all is P3.
+    Returns severity, rule (the deciding signal, or ``no_degradation``), reason, signals
+    (most severe first), down, degraded and workloads_judged.
+    """
+    policy = effective_policy(policy)
+    major = set(policy["major_services"])
+    judged = {}
+    for w in list(peers or []) + list(workloads):
+        judged[(w.get("kind"), w.get("name"))] = w
+    active = [w for w in judged.values() if (w.get("desired") or 0) > 0]
+    down = sorted(set(w["name"] for w in active if not w.get("ready")))
+    degraded = sorted(set("%s (%s)" % (w["name"], w["classification"]) for w in workloads
+                          if w.get("classification") not in (None, "healthy") and w["name"] not in down))
+    observed = []
+    if active and len([w for w in active if not w.get("ready")]) == len(active):
+        observed.append(("all_services_down", "none of the %d active workloads of the namespace has a ready replica" % len(active)))
+    major_down = [n for n in down if n in major]
     if major_down:
-        return {"severity": "P1", "reason": "major feature unavailable: %s has no ready replica" % ", ".join(sorted(major_down))}
-    if down or degraded:
-        return {"severity": "P2", "reason": "degraded: %s" % ", ".join(sorted(set(down + degraded)))}
-    return {"severity": "P3", "reason": "no degradation found"}
+        observed.append(("major_service_down", "%s %s no ready replica" % (", ".join(major_down), "has" if len(major_down) == 1 else "have")))
+    other_down = [n for n in down if n not in major]
+    if other_down:
+        observed.append(("service_down", "%s %s no ready replica (not a major service)"
+                         % (", ".join(other_down), "has" if len(other_down) == 1 else "have")))
+    if degraded:
+        observed.append(("service_degraded", "%s still serving" % ", ".join(degraded)))
+    entries = [{"signal": s, "severity": policy["signals"][s], "detail": d, "source": "observed"} for s, d in observed]
+    entries += _signal_entries(signals, policy)
+    entries.sort(key=lambda e: SEVERITIES.index(e["severity"]))  # stable: observed before given at a level
+    result = {"down": down, "degraded": degraded, "workloads_judged": len(judged), "signals": entries}
+    if not entries:
+        return dict(result, severity="P3", rule="no_degradation", reason="P3 no degradation found")
+    top = entries[0]
+    text = _RULE_TEXT.get(top["signal"], top["signal"].replace("_", " "))
+    return dict(result, severity=top["severity"], rule=top["signal"], reason="%s %s: %s" % (top["severity"], text, top["detail"]))
+
+
+# --- precedence: requested, alert, derived, current ----------------------------------
+
+
+def alert_severity(alert, policy=None):
+    """What an alert says: ``{severity, name, signal, ignored}``.
+
+    The ``severity`` label counts as P0..P3 as written, else through the policy's
+    ``alert_severities`` (critical P1, error and warning P2, info P3); the alert's
+    name through ``alert_signals`` (SecurityAlert: security_alert, P0). The more severe
+    wins. Anything unknown is ignored and said so in ``ignored``.
+    """
+    result = {"severity": None, "name": None, "signal": None, "ignored": []}
+    if not alert:
+        return result
+    if not isinstance(alert, dict):
+        raise InvalidInput("alert: expected a mapping with name and labels, got %r" % (alert,))
+    policy = effective_policy(policy)
+    labels = alert.get("labels") or {}
+    if not isinstance(labels, dict):
+        raise InvalidInput("alert.labels: expected a mapping, got %r" % (labels,))
+    name = alert.get("name") or labels.get("alertname")
+    result["name"] = name
+    found = []
+    label = labels.get("severity")
+    if label not in (None, ""):
+        text = str(label).strip()
+        if text.upper() in SEVERITIES:
+            found.append(text.upper())
+        elif text.lower() in policy["alert_severities"]:
+            mapped = policy["alert_severities"][text.lower()]
+            if mapped:
+                found.append(mapped)
+            else:
+                result["ignored"].append("alert label severity=%s implies no severity" % text)
+        else:
+            result["ignored"].append("alert label severity=%s is not P0..P3 nor one of %s: ignored"
+                                     % (text, ", ".join(sorted(policy["alert_severities"]))))
+    if name:
+        signal = policy["alert_signals"].get(name)
+        if signal:
+            result["signal"] = signal
+            found.append(policy["signals"][signal])
+        elif name not in policy["alert_signals"]:
+            result["ignored"].append("alert %s is not in the policy's alert_signals: its name implies no severity" % name)
+    result["severity"] = most_severe(*found)
+    return result
+
+
+def resolve_severity(derived, requested=None, alert=None, current=None, policy=None):
+    """The incident's severity from everything that has a say, and why.
+
+    ``derived``: derive_severity()'s result (or just its severity); ``requested``: the
+    operator's ``-e severity`` (empty: none); ``alert``: the alert that started the run
+    (name, labels); ``current``: the severity of the incident being continued (empty: a
+    new incident).
+
+    - A requested severity wins, even below ``current``; then ``lowered`` is true and the
+      reason says so, for the caller to record (never lowered silently).
+    - Otherwise the more severe of the alert's and the derived severity (``derived`` on a tie).
+    - A continued incident never goes below ``current`` without a request: ``kept``.
+
+    Returns severity, source (requested, alert, derived or current), raised_from,
+    lowered_from, lowered, kept, reason, and the inputs as read (derived, alert, requested,
+    current, ignored).
+    """
+    policy = effective_policy(policy)
+    derived_reason = derived.get("reason") if isinstance(derived, dict) else None
+    derived = (derived.get("severity") if isinstance(derived, dict) else derived) or None
+    derived = validate_severity(derived) if derived else None
+    requested = validate_severity(requested) if requested else None
+    current = validate_severity(current) if current else None
+    said = alert_severity(alert, policy)
+    from_alert = said["severity"]
+    evidence = []
+    if derived:
+        evidence.append("derived %s%s" % (derived, " (%s)" % derived_reason if derived_reason else ""))
+    if from_alert:
+        evidence.append("alert %s%s %s" % (said["name"] or "", ":" if said["name"] else "", from_alert))
+    context = ", ".join(evidence) or "nothing derived"
+    result = {"raised_from": None, "lowered_from": None, "lowered": False, "kept": False,
+              "derived": derived, "alert": from_alert, "requested": requested, "current": current, "ignored": said["ignored"]}
+    if requested:
+        result.update(severity=requested, source="requested")
+        if current and rank(requested) > rank(current):
+            result.update(lowered=True, lowered_from=current)
+            reason = "requested %s lowers the incident from %s (on request; %s)" % (requested, current, context)
+        elif current and rank(requested) < rank(current):
+            result.update(raised_from=current)
+            reason = "requested %s raises the incident from %s (%s)" % (requested, current, context)
+        else:
+            reason = "requested %s (%s)" % (requested, context)
+        return dict(result, reason=reason)
+    best = most_severe(derived, from_alert)
+    if best is None:
+        if not current:
+            raise InvalidInput("no severity to decide from: nothing requested, derived, alerted or being continued")
+        return dict(result, severity=current, source="current", kept=True, reason="kept %s: nothing derived or alerted" % current)
+    source = "alert" if from_alert and (not derived or rank(from_alert) < rank(derived)) else "derived"
+    if current and rank(current) < rank(best):
+        return dict(result, severity=current, source="current", kept=True, reason="kept %s: %s" % (current, context))
+    result.update(severity=best, source=source)
+    if current and rank(best) < rank(current):
+        result.update(raised_from=current)
+        return dict(result, reason="raised from %s: %s" % (current, context))
+    return dict(result, reason="%s %s: %s" % (best, "from the alert" if source == "alert" else "as derived", context))

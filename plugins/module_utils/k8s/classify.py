@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import ago
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import DEFAULT_POLICY, effective_policy
 
 CLASSIFICATIONS = (
     "healthy",
@@ -37,22 +38,12 @@ CLASSIFICATIONS = (
 # A dead node explains everything its pods show, so it comes first.
 PRIORITY = ("node_failure", "image_pull", "config_error", "oom", "crashloop", "unschedulable", "create_failed", "not_ready", "resource_exhaustion")
 
-# Who gets what automation could not fix, by failure class (the owner the notifications route to).
+# Who gets what automation could not fix, by failure class (the owner the notifications route to):
+# the incident policy's ``owners`` and ``statefulset_owners`` (module_utils/incident/severity.py),
+# which an operator changes through ``incident_policy``. These are the runbook's defaults, for reading.
 # StatefulSets hold the platform's data (PostgreSQL, Redis): their application faults go to the database owners.
-OWNERS = {
-    "node_failure": "infrastructure",
-    "unschedulable": "infrastructure",
-    "create_failed": "infrastructure",
-    "resource_exhaustion": "infrastructure",
-    "image_pull": "development",
-    "config_error": "development",
-    "oom": "development",
-    "crashloop": "development",
-    "not_ready": "development",
-    "unknown": "development",
-    "healthy": "development",
-}
-DATA_OWNER_CLASSES = ("config_error", "oom", "crashloop", "not_ready", "unknown")
+OWNERS = dict((cls, DEFAULT_POLICY["owners"][cls]) for cls in CLASSIFICATIONS)
+DATA_OWNER_CLASSES = tuple(DEFAULT_POLICY["statefulset_owners"])
 
 # An OOM kill counts as a fault again only when the container keeps being killed:
 # restarted at least this often, the last time within this many seconds.
@@ -136,11 +127,17 @@ def image_key(ref):
     return ref
 
 
-def owner_for(kind, classification):
-    """The owner class of a failure: development, infrastructure or database."""
-    if kind == "StatefulSet" and classification in DATA_OWNER_CLASSES:
-        return "database"
-    return OWNERS.get(classification, "development")
+def owner_for(kind, classification, policy=None):
+    """The team that owns a failure (development, infrastructure or database by default).
+
+    ``classification`` is a failure class or a situation of the policy's ``owners``
+    (``image_pull_local``, ``sidecar_exhaustion``); ``policy`` the operator's
+    ``incident_policy`` (None: the runbook's).
+    """
+    policy = effective_policy(policy)
+    if kind == "StatefulSet" and classification in policy["statefulset_owners"]:
+        return policy["statefulset_owners"][classification]
+    return policy["owners"].get(classification, policy["owners"]["default"])
 
 
 def _container_findings(pod_name, c, usage_threshold):
@@ -331,7 +328,7 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     }
 
 
-def plan_remediation(workload, max_replicas=10, scale_step=1):
+def plan_remediation(workload, max_replicas=10, scale_step=1, policy=None):
     """Choose the runbook's action for one diagnosed workload.
 
     ``workload`` is an entry of ``workload_health_info``'s ``workloads``. Returns
@@ -339,16 +336,18 @@ def plan_remediation(workload, max_replicas=10, scale_step=1):
     delete_pod, scale, rollback, escalate), ``pods`` (for delete_pod), ``replicas``
     (for scale), ``owner`` (development, infrastructure or database: who gets it
     when automation cannot fix it), ``proposed`` (the action a GitOps-managed
-    workload would have had) and ``reason``.
+    workload would have had) and ``reason``. Owners come from ``policy`` (the
+    operator's ``incident_policy``; None: the runbook's).
     """
+    policy = effective_policy(policy)
     cls = workload.get("classification")
     kind = workload.get("kind", "Deployment")
     name = "%s/%s" % (kind, workload.get("name"))
     plan = {"workload": workload.get("name"), "kind": kind, "classification": cls, "action": "none", "pods": [], "replicas": None,
-            "owner": owner_for(kind, cls), "proposed": None}
+            "owner": owner_for(kind, cls, policy), "proposed": None}
     if cls == "healthy":
         return dict(plan, reason="%s is healthy" % name)
-    decided = dict(plan, **_decide(workload, name, kind, cls, max_replicas, scale_step))
+    decided = dict(plan, **_decide(workload, name, kind, cls, max_replicas, scale_step, policy))
     gitops = workload.get("gitops")
     if gitops and decided["action"] in ACTIONS:
         # A change here would be reverted by the GitOps controller, or fight its self-heal.
@@ -358,12 +357,12 @@ def plan_remediation(workload, max_replicas=10, scale_step=1):
     return decided
 
 
-def _decide(workload, name, kind, cls, max_replicas, scale_step):
+def _decide(workload, name, kind, cls, max_replicas, scale_step, policy):
     """The runbook's step for an unhealthy workload: the plan fields that differ from 'none'."""
     affected = workload.get("affected_pods") or []
     young = set(workload.get("young_pods") or [])
     if cls == "node_failure":
-        return {"action": "escalate", "owner": "infrastructure",
+        return {"action": "escalate", "owner": owner_for(kind, "node_failure", policy),
                 "reason": "%s has pods on failed node(s) %s: a node problem, not the pods'; not evicting them one by one"
                 % (name, ", ".join(workload.get("failed_nodes") or []) or "?")}
     if workload.get("bad_rollout"):
@@ -371,11 +370,11 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step):
             return {"action": "rollback", "reason": "the recent rollout of %s fails (%s); roll back to the previous revision" % (name, cls)}
         return {"action": "escalate", "reason": "the recent rollout of %s fails (%s); StatefulSet rollbacks are a human decision" % (name, cls)}
     if cls == "resource_exhaustion":
-        return _decide_capacity(workload, name, kind, max_replicas, scale_step)
+        return _decide_capacity(workload, name, kind, max_replicas, scale_step, policy)
     if cls == "image_pull" and workload.get("image_pull_local"):
         candidates = [p for p in affected if p not in young]
         if candidates:
-            return {"action": "delete_pod", "pods": candidates, "owner": "infrastructure",
+            return {"action": "delete_pod", "pods": candidates, "owner": owner_for(kind, "image_pull_local", policy),
                     "reason": "%s: image pull fails on %s while other pods run the same image (node- or registry-local); "
                     "replace those pods, they may land on a node that can pull" % (name, ", ".join(candidates))}
     if cls == "image_pull":
@@ -398,11 +397,11 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step):
                 "reason": "every replica of %s is failing (%s) and no recent rollout explains it: a persistent fault; deleting pods "
                 "would not help. %s; escalate to the %s owners"
                 % (name, cls, ("Configuration changed since its pods started: " + changes) if changes
-                   else "Check recent deployments and configuration changes", owner_for(kind, cls))}
+                   else "Check recent deployments and configuration changes", owner_for(kind, cls, policy))}
     return {"action": "escalate", "reason": "%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"]))}
 
 
-def _decide_capacity(workload, name, kind, max_replicas, scale_step):
+def _decide_capacity(workload, name, kind, max_replicas, scale_step, policy):
     """Scale only where another replica adds capacity."""
     hpa = workload.get("hpa")
     if kind == "StatefulSet":
@@ -415,7 +414,7 @@ def _decide_capacity(workload, name, kind, max_replicas, scale_step):
                 % (name, hpa["name"], hpa.get("min"), hpa.get("max"), hpa.get("current"), state)}
     roles = workload.get("exhausted_roles") or []
     if roles and all(r in ("sidecar", "native_sidecar") for r in roles):
-        return {"action": "escalate", "owner": "development",
+        return {"action": "escalate", "owner": owner_for(kind, "sidecar_exhaustion", policy),
                 "reason": "%s: only its sidecar container is at its limit; more replicas bring more of the same sidecar. Raise the sidecar's limit"
                 % name}
     current = workload.get("desired") or 0
@@ -425,12 +424,13 @@ def _decide_capacity(workload, name, kind, max_replicas, scale_step):
     return {"action": "scale", "replicas": target, "reason": "%s is resource exhausted; scale from %d to %d replicas" % (name, current, target)}
 
 
-def plan_others(others):
+def plan_others(others, policy=None):
     """Plans for unhealthy pods of anything but Deployments and StatefulSets: reported, never acted on."""
+    policy = effective_policy(policy)
     plans = []
     for other in others or []:
         base = {"workload": other["name"], "kind": other["kind"], "classification": other["classification"], "pods": other["pods"],
-                "replicas": None, "owner": OWNERS.get(other["classification"], "development"), "proposed": None}
+                "replicas": None, "owner": owner_for(other["kind"], other["classification"], policy), "proposed": None}
         what = "%s/%s is %s on %s" % (other["kind"], other["name"], other["classification"], ", ".join(other["pods"]))
         if other["kind"] in ("Job", "CronJob"):
             plans.append(dict(base, action="none", reason="%s; reported only: jobs are not part of Service Down" % what))
@@ -440,10 +440,11 @@ def plan_others(others):
     return plans
 
 
-def plan_namespace(workloads, max_replicas=10, scale_step=1, others=None):
+def plan_namespace(workloads, max_replicas=10, scale_step=1, others=None, policy=None):
     """One plan per unhealthy workload of a diagnosis (healthy ones need none), then the reported others."""
-    plans = [plan_remediation(w, max_replicas, scale_step) for w in workloads if w.get("classification") != "healthy"]
-    return plans + plan_others(others)
+    policy = effective_policy(policy)
+    plans = [plan_remediation(w, max_replicas, scale_step, policy) for w in workloads if w.get("classification") != "healthy"]
+    return plans + plan_others(others, policy)
 
 
 ACTIONS = ("delete_pod", "scale", "rollback")
@@ -475,15 +476,17 @@ def action_results(results):
     return summary
 
 
-def judge_outcome(plans, actions, verification=None, check_mode=False):
+def judge_outcome(plans, actions, verification=None, check_mode=False, policy=None):
     """Resolve or escalate a Service Down run, and say why.
 
     ``plans``: plan_namespace() of the diagnosis; ``actions``: action_results();
     ``verification``: ``{"unhealthy": [names], "health_failed": [names]}`` read after
     the actions (None in check mode, where nothing is verified). Escalate when an
     action failed or was stopped by its budget, a plan is to escalate, a service is
-    still unhealthy or a health endpoint fails; otherwise resolved.
+    still unhealthy or a health endpoint fails; otherwise resolved. A plan without an
+    owner goes to ``policy``'s default owner (the operator's ``incident_policy``).
     """
+    fallback = effective_policy(policy)["owners"]["default"]
     failed = ["%s %s/%s: %s" % (a["action"], a["kind"], a["service"], a["msg"]) for a in actions if not a["ok"]]
     escalations = [p["reason"] for p in plans if p.get("action") == "escalate"]
     verification = verification or {}
@@ -497,9 +500,9 @@ def judge_outcome(plans, actions, verification=None, check_mode=False):
         reasons += [p["reason"] for p in plans if p.get("action") == "none" and p.get("workload") in still_down]
     failed_services = set(a["service"] for a in actions if not a["ok"])
     owners = sorted(set(
-        [p.get("owner") or "development" for p in plans if p.get("action") == "escalate"]
-        + [p.get("owner") or "development" for p in plans if p.get("workload") in failed_services or p.get("workload") in still_down]
-        + (["development"] if (still_down or health_failed) and not plans else [])
+        [p.get("owner") or fallback for p in plans if p.get("action") == "escalate"]
+        + [p.get("owner") or fallback for p in plans if p.get("workload") in failed_services or p.get("workload") in still_down]
+        + ([fallback] if (still_down or health_failed) and not plans else [])
     ))
     if health_failed:
         reasons.append("health check failing: " + ", ".join(health_failed))

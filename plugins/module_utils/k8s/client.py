@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import time
-from urllib.parse import quote, urlencode
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 try:
     import urllib3
@@ -185,6 +186,10 @@ class KubeClient(object):
         write = method in WRITE_METHODS
         if write and self.dry_run:
             query = dict(query or {}, dryRun="All")
+            if method == "DELETE" and isinstance(body, dict):
+                # The API server takes a DELETE's options from its body when there is one
+                # and then ignores the query's dryRun: say it in the body too.
+                body = dict(body, dryRun=["All"])
         attempt = 0
         while True:
             try:
@@ -223,7 +228,7 @@ class KubeClient(object):
             )
         text = resp.data.decode("utf-8", "replace")
         if resp.status >= 400:
-            raise _api_error(resp.status, method, path, text, resp.headers.get("Retry-After"))
+            raise _api_error(resp.status, method, path, text, resp.headers.get("Retry-After"), query=query)
         if raw:
             return text
         return json.loads(text) if text else {}
@@ -276,14 +281,143 @@ def _reason(exc):
 def dry_run_refused(exc):
     """Did the server refuse the dry run itself, rather than what it would do?
 
-    403: this identity may not make the write (check mode says so and goes on).
+    403 for want of a permission: this identity may not make the write (check mode says
+    so and goes on). A 403 from admission (a quota, Pod Security, a terminating
+    namespace, a validating webhook) is the write's own outcome and fails.
     400 naming dry run: an admission webhook with side effects cannot run dry.
     """
     text = str(exc).lower()
-    return exc.status == 403 or (exc.status == 400 and ("dry run" in text or "dryrun" in text))
+    if exc.status == 403:
+        return getattr(exc, "authorization", True)
+    return exc.status == 400 and ("dry run" in text or "dryrun" in text)
 
 
-def _api_error(status, method, path, text, retry_after=None):
+# --- what a 403 is missing ----------------------------------------------------
+# The API server authorizes a request by attributes it derives from the URL alone
+# (k8s.io/apiserver RequestInfoFactory): verb, API group, resource[/subresource],
+# namespace, name. The same derivation here turns a 403 into the RBAC rule to grant.
+
+_HTTP_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+# /api/v1/namespaces/{name}/{status|finalize} are the Namespace's own subresources.
+_NAMESPACE_SUBRESOURCES = frozenset(("status", "finalize"))
+# Built-in cluster-scoped resources (by plural name; the metrics API's "nodes" too).
+CLUSTER_SCOPED = frozenset((
+    "namespaces", "nodes", "persistentvolumes", "componentstatuses", "storageclasses", "csinodes", "csidrivers",
+    "volumeattachments", "clusterroles", "clusterrolebindings", "customresourcedefinitions", "apiservices",
+    "priorityclasses", "runtimeclasses", "ingressclasses", "certificatesigningrequests", "flowschemas",
+    "prioritylevelconfigurations", "mutatingwebhookconfigurations", "validatingwebhookconfigurations",
+    "validatingadmissionpolicies", "validatingadmissionpolicybindings", "tokenreviews", "subjectaccessreviews",
+    "selfsubjectaccessreviews", "selfsubjectrulesreviews", "selfsubjectreviews",
+))
+# The RBAC authorizer's denial: User "u" cannot VERB resource "r" in API group "g" ... / cannot VERB path "/p".
+_AUTHORIZATION_DENIAL = re.compile(r'\bcannot [a-z]+ (?:resource|path) "')
+# 403s that admission gives, not the authorizer: the request was allowed and refused on its merits.
+_ADMISSION_REFUSAL = re.compile(
+    r"exceeded quota|violates PodSecurity|is being terminated|unable to create new content|admission webhook|denied the request",
+    re.IGNORECASE,
+)
+
+
+def request_attributes(method, path, query=None):
+    """The authorization attributes of one request, as the API server derives them.
+
+    Returns a dict: ``resource_request`` (bool), ``verb`` (get, list, watch, create,
+    update, patch, delete, deletecollection, or for a non-resource URL the lowercase
+    HTTP method), ``group`` ("" for the core group), ``version``, ``resource``,
+    ``subresource``, ``namespace`` and ``name`` (None when absent), ``path``. A query
+    string may be part of ``path`` or given as ``query``; only ``watch`` changes the verb.
+    """
+    parts_url = urlsplit(path)
+    params = dict(parse_qsl(parts_url.query))
+    params.update((k, "" if v is None else str(v)) for k, v in (query or {}).items())
+    method = (method or "GET").upper()
+    url_path = parts_url.path or "/"
+    parts = [unquote(p) for p in url_path.strip("/").split("/") if p]
+    attrs = {"resource_request": False, "verb": method.lower(), "group": None, "version": None, "resource": None,
+             "subresource": None, "namespace": None, "name": None, "path": url_path}
+    if len(parts) < 3 or parts[0] not in ("api", "apis"):
+        return attrs
+    rest = parts[1:]
+    group = ""
+    if parts[0] == "apis":
+        if len(rest) < 3:
+            return attrs
+        group, rest = rest[0], rest[1:]
+    version, rest = rest[0], rest[1:]
+    verb = _HTTP_VERBS.get(method, method.lower())
+    if rest[0] == "watch" and len(rest) > 1:
+        # The deprecated /watch/ path prefix.
+        verb, rest = "watch", rest[1:]
+    namespace = None
+    if rest[0] == "namespaces" and len(rest) > 1:
+        namespace = rest[1]
+        if len(rest) > 2 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+            rest = rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    if name is None and verb == "get":
+        verb = "watch" if params.get("watch", "").lower() in ("true", "1") else "list"
+    if name is None and verb == "delete":
+        verb = "deletecollection"
+    attrs.update(resource_request=True, verb=verb, group=group, version=version, resource=resource,
+                 subresource=subresource, namespace=namespace, name=name)
+    return attrs
+
+
+def rbac_rule(attrs):
+    """The RBAC rule that allows a request, in YAML flow style."""
+    if not attrs["resource_request"]:
+        return '{nonResourceURLs: ["%s"], verbs: ["%s"]}' % (attrs["path"], attrs["verb"])
+    resource = attrs["resource"] + ("/" + attrs["subresource"] if attrs["subresource"] else "")
+    return '{apiGroups: ["%s"], resources: ["%s"], verbs: ["%s"]}' % (attrs["group"], resource, attrs["verb"])
+
+
+def describe_request(attrs):
+    """What a request does, in RBAC's terms: 'list nodes (API group "", cluster-scoped)'."""
+    if not attrs["resource_request"]:
+        return '%s the non-resource URL %s' % (attrs["verb"], attrs["path"])
+    resource = attrs["resource"] + ("/" + attrs["subresource"] if attrs["subresource"] else "")
+    if attrs["namespace"]:
+        scope = 'namespace "%s"' % attrs["namespace"]
+    elif attrs["name"] or attrs["resource"] in CLUSTER_SCOPED:
+        scope = "cluster-scoped"
+    else:
+        # A namespaced resource listed without a namespace: the cluster scope too.
+        scope = "all namespaces, at the cluster scope"
+    named = ', name "%s"' % attrs["name"] if attrs["name"] else ""
+    return '%s %s (API group "%s", %s%s)' % (attrs["verb"], resource, attrs["group"], scope, named)
+
+
+def permission_denied_message(method, path, server_message, query=None):
+    """A 403's message: the permission this identity lacks, the rule that grants it, the server's words.
+
+    A 403 that admission gave (a quota, Pod Security, a terminating namespace, a webhook)
+    is said to be one: no permission is missing there.
+    """
+    attrs = request_attributes(method, path, query)
+    action = describe_request(attrs)
+    if not is_authorization_denial(server_message):
+        return "refused (403 Forbidden) by admission, not for want of a permission: %s was not allowed. API server: %s" % (
+            action, server_message)
+    if not attrs["resource_request"] or not attrs["namespace"]:
+        grant = "a ClusterRole bound by a ClusterRoleBinding"
+    else:
+        grant = 'a Role in namespace "%s" (or a ClusterRole bound there by a RoleBinding)' % attrs["namespace"]
+    return (
+        "permission denied (403 Forbidden): this identity may not %s; grant it the rule %s in %s, "
+        "or use credentials that have it. API server: %s" % (action, rbac_rule(attrs), grant, server_message)
+    )
+
+
+def is_authorization_denial(server_message):
+    """Is a 403 the authorizer's (a permission is missing) rather than admission's?"""
+    if _AUTHORIZATION_DENIAL.search(server_message or ""):
+        return True
+    return not _ADMISSION_REFUSAL.search(server_message or "")
+
+
+def _api_error(status, method, path, text, retry_after=None, query=None):
     try:
         payload = json.loads(text)
         message = payload.get("message") or text
@@ -311,9 +445,8 @@ def _api_error(status, method, path, text, retry_after=None):
             status=status,
         )
     if status == 403:
-        return ClusterError(
-            "permission denied (403 Forbidden) for %s %s: %s; grant this identity "
-            "the missing permission or use credentials that have it" % (method, path, message),
-            status=status,
-        )
+        error = ClusterError(permission_denied_message(method, path, message, query), status=status)
+        error.authorization = is_authorization_denial(message)
+        error.request = request_attributes(method, path, query)
+        return error
     return ClusterError("%s %s failed with HTTP %d: %s" % (method, path, status, message), status=status)

@@ -28,15 +28,18 @@ PRESSURE_CONDITIONS = ("MemoryPressure", "DiskPressure", "PIDPressure", "Network
 def fetch(client, namespace, service=None, metrics=True):
     """Every list the diagnosis needs, in parallel. Returns a dict of raw items.
 
-    With ``service`` only that workload is read (NotFound names the ones that
-    exist), and only the pods and ReplicaSets it owns are kept.
+    With ``service`` only that workload is diagnosed (NotFound names the ones that
+    exist), and only the pods and ReplicaSets it owns are kept. The namespace's other
+    Deployments and StatefulSets are kept as ``peers``: severity is judged on the
+    namespace, and their readiness (in the same two lists that find the service) is
+    all it needs.
     """
     wl.ensure_namespace(client, namespace)
     raw = {}
     target = None
     pod_selector = None
     if service:
-        target, kind = wl.find(client, namespace, service)
+        target, kind, raw["peers"] = _find_with_peers(client, namespace, service)
         raw["deployments"] = [target] if kind == "Deployment" else []
         raw["statefulsets"] = [target] if kind == "StatefulSet" else []
         pod_selector = wl.selector_string(target["spec"].get("selector"))
@@ -67,6 +70,30 @@ def fetch(client, namespace, service=None, metrics=True):
         raw["replicasets"] = wl.owned_by(raw["replicasets"], target) if kind == "Deployment" else []
         raw["pods"] = wl.pods_of(kind, target, raw["pods"], raw["replicasets"])
     return raw
+
+
+def _find_with_peers(client, namespace, service):
+    """(object, kind, peers) of a service: the two workload lists name it and its peers.
+
+    Deployment first, as ``workloads.find``; ``peers`` are the other Deployments and
+    StatefulSets as ``{"kind": [objects]}``.
+    """
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [(k, pool.submit(client.list, wl.api_path(k, namespace))) for k in ("Deployment", "StatefulSet")]
+        listed = [(k, future.result()) for k, future in futures]
+    for kind, items in listed:
+        for obj in items:
+            if obj["metadata"]["name"] == service:
+                peers = dict((k, [o for o in objs if o is not obj]) for k, objs in listed)
+                return obj, kind, peers
+    raise wl.not_found(client, namespace, service)
+
+
+def peer_readiness(peers):
+    """Readiness of the workloads a scoped run did not diagnose (kind, name, desired, ready)."""
+    return [{"kind": kind, "name": obj["metadata"]["name"], "desired": (obj.get("spec") or {}).get("replicas", 1),
+             "ready": (obj.get("status") or {}).get("readyReplicas", 0)}
+            for kind in ("Deployment", "StatefulSet") for obj in (peers or {}).get(kind) or []]
 
 
 def _optional(client, path, **query):
@@ -325,10 +352,15 @@ def _changed_at(obj):
     return max(times)
 
 
-def config_changes(template, since, config_objects):
-    """ConfigMaps and Secrets the template reads that changed after ``since`` (epoch): names and times only."""
+def config_changes(template, since, config_objects, unreadable=()):
+    """ConfigMaps and Secrets the template reads that changed after ``since`` (epoch): names and times only.
+
+    Kinds in ``unreadable`` (this identity may not list them) are left out, not reported missing.
+    """
     changed = []
     for kind, name in sorted(wl.config_references(template)):
+        if kind in unreadable:
+            continue
         obj = config_objects.get((kind, name))
         if obj is None:
             changed.append({"kind": kind, "name": name, "changed_at": None, "note": "referenced but not found"})
@@ -352,8 +384,13 @@ def _hpa_summary(hpa):
     }
 
 
-def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minutes=30, max_pods=200, max_events=10, min_startup_seconds=30):
-    """Join raw API lists into the module's report (no I/O)."""
+def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minutes=30, max_pods=200, max_events=10, min_startup_seconds=30,
+                 policy=None):
+    """Join raw API lists into the module's report (no I/O).
+
+    ``policy`` is the operator's ``incident_policy`` (None: the runbook's); the severity is
+    judged on the namespace: the diagnosed workloads and, in a scoped run, ``raw["peers"]``.
+    """
     events = _events_by_object(raw.get("events") or [])
     pod_metrics = raw.get("pod_metrics") or {"items": [], "error": "metrics not requested"}
     samples = dict((m["metadata"]["name"], m) for m in pod_metrics["items"])
@@ -361,9 +398,12 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
     hpa_items, hpa_error = _items(raw, "hpas")
     config_objects = {}
     config_errors = []
+    # A kind this identity may not list (Secrets, often) leaves the other's changes to report.
+    unreadable = []
     for kind, key in (("ConfigMap", "configmaps"), ("Secret", "secrets")):
         items, error = _items(raw, key)
         config_errors += [error] if error else []
+        unreadable += [kind] if error else []
         config_objects.update(((kind, o["metadata"]["name"]), o) for o in items)
     node_usage = dict((m["metadata"]["name"], m.get("usage") or {}) for m in (raw.get("node_metrics") or {}).get("items") or [])
     nodes = [summarize_node(n, node_usage.get(n["metadata"]["name"])) for n in node_items]
@@ -440,7 +480,7 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
                 since = now - w["rollout"]["age_seconds"]
             else:
                 since = now - max(ages) if ages else None
-            w["config_changes"] = config_changes((obj.get("spec") or {}).get("template"), since, config_objects) if not config_errors else []
+            w["config_changes"] = config_changes((obj.get("spec") or {}).get("template"), since, config_objects, unreadable)
             w["evidence"] += ["%s %s %s" % (c["kind"], c["name"], c["note"] + (" at " + c["changed_at"] if c["changed_at"] else ""))
                               for c in w["config_changes"]]
         else:
@@ -477,7 +517,7 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
         "others": others,
         "pods": pods[:max_pods],
         "nodes": nodes,
-        "severity": derive_severity(workloads),
+        "severity": derive_severity(workloads, policy, peers=peer_readiness(raw.get("peers"))),
         "summary": {
             "workloads": len(workloads),
             "unhealthy_workloads": len(unhealthy),
@@ -534,7 +574,8 @@ def collect_logs(client, namespace, report, log_lines=100, max_containers=10):
                     text = client.log(namespace, pod["name"], c["name"], tail_lines=log_lines, previous=previous)
                     logs[key] = text.splitlines()[-log_lines:]
                 except ClusterError as exc:
-                    logs[key + "_error"] = str(exc)[:300]
+                    # A 403 names the permission and the rule to grant: kept whole.
+                    logs[key + "_error"] = str(exc) if exc.status == 403 else str(exc)[:300]
             c["logs"] = logs
     report["summary"]["log_containers"] = max_containers - budget
     return report

@@ -35,12 +35,34 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 HISTORY_ANNOTATION = "incident-response.ai-orchestrator.io/remediation-history"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 HISTORY_KEEP = 20
+# Conditional history writes retried after a 409 Conflict (each retry reads and checks again).
+CLAIM_TRIES = 5
 FAILING_REASONS = CRASH_REASONS | CONFIG_ERROR_REASONS | IMAGE_PULL_REASONS
 
 
 # --- remediation history and budget -------------------------------------------
 # The history lives in an annotation on the workload, so every run on every
 # control node sees the same budget.
+#
+# Two runs that read the budget at the same moment must not both spend its last
+# action: the history entry is written before the action (a claim), as a patch that
+# carries the resourceVersion of the object whose budget was checked. The API server
+# refuses it with 409 Conflict when the object changed since; the run then reads the
+# workload again, checks the budget again and, when it is still there, claims again.
+# A claim whose action never happened (refused by the API server) is taken back.
+
+
+class BudgetExhausted(GuardrailError):
+    """The budget was used up when the run came to spend it (another run spent it first)."""
+
+    def __init__(self, kind, obj, budget):
+        self.kind, self.obj, self.budget = kind, obj, budget
+        super(BudgetExhausted, self).__init__(budget_message(kind, obj["metadata"]["name"], budget))
+
+
+def budget_message(kind, name, budget):
+    return "remediation budget of %s/%s used up (%d actions in %d minutes): not acting; escalate" % (
+        kind, name, budget["used"], budget["window_minutes"])
 
 
 def history(obj):
@@ -65,14 +87,77 @@ def budget(obj, max_actions, window_minutes, now):
     }
 
 
-def history_patch(obj, entry):
+def history_patch(obj, entry, conditional=False):
+    """The patch that appends the entry; ``conditional`` adds the resourceVersion read (409 when it changed)."""
     entries = (history(obj) + [entry])[-HISTORY_KEEP:]
-    return {"metadata": {"annotations": {HISTORY_ANNOTATION: json.dumps(entries, separators=(",", ":"))}}}
+    body = {"metadata": {"annotations": {HISTORY_ANNOTATION: json.dumps(entries, separators=(",", ":"))}}}
+    version = obj["metadata"].get("resourceVersion")
+    if conditional and version:
+        body["metadata"]["resourceVersion"] = version
+    return body
 
 
-def record(ws, kind, obj, entry):
-    """Append the entry to the workload's history (a server-side dry run in check mode)."""
-    ws.client.patch(ws.path(kind, obj["metadata"]["name"]), history_patch(obj, entry))
+def claim(ws, kind, obj, entry, limits=None, prepare=None, patch_type="merge"):
+    """Record the entry in the workload's history, conditional on the object whose budget was checked.
+
+    ``limits`` is (max_actions, window_minutes): the budget is checked on every read and
+    BudgetExhausted raised when it is used up. ``prepare(obj)`` returns more of the same
+    patch (a restart's template annotation, merged in) or None when, on this read, there
+    is nothing to do any more (nothing is written then). On 409 Conflict the workload is
+    read again and everything checked again, at most CLAIM_TRIES times.
+
+    Returns (the object as last read, the server's answer or None when nothing was written).
+    A dry-run client sends the claim as a server-side dry run.
+    """
+    name = obj["metadata"]["name"]
+    for attempt in range(CLAIM_TRIES):
+        if attempt:
+            obj = ws.get(kind, name)
+        if limits:
+            state = budget(obj, limits[0], limits[1], ws.clock.time())
+            if state["exhausted"]:
+                raise BudgetExhausted(kind, obj, state)
+        extra = prepare(obj) if prepare else {}
+        if extra is None:
+            return obj, None
+        body = history_patch(obj, entry, conditional=True)
+        for key, value in extra.items():
+            body[key] = value
+        try:
+            return obj, ws.client.patch(ws.path(kind, name), body, patch_type=patch_type)
+        except ClusterError as exc:
+            if exc.status != 409:
+                raise
+    raise ClusterError("%s/%s changed under this run %d times in a row while recording the action; nothing was done, try again"
+                       % (kind, name, CLAIM_TRIES), status=409)
+
+
+def unclaim(ws, kind, name, entry):
+    """Take back a claim whose action never happened, so it does not use the budget (best effort, conditional too)."""
+    if ws.client.dry_run:
+        return
+    for _attempt in range(CLAIM_TRIES):
+        try:
+            obj = ws.get(kind, name)
+            entries = history(obj)
+            stored = json.loads(json.dumps(entry))
+            if stored not in entries:
+                return
+            del entries[len(entries) - 1 - entries[::-1].index(stored)]
+            text = json.dumps(entries, separators=(",", ":")) if entries else None
+            body = {"metadata": {"annotations": {HISTORY_ANNOTATION: text}}}
+            if obj["metadata"].get("resourceVersion"):
+                body["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"]
+            ws.client.patch(ws.path(kind, name), body)
+            return
+        except ClusterError as exc:
+            if exc.status != 409:
+                return
+
+
+def record(ws, kind, obj, entry, limits=None):
+    """Append the entry to the workload's history, conditional on obj's resourceVersion (a dry run in check mode)."""
+    return claim(ws, kind, obj, entry, limits)[0]
 
 
 def history_entry(action, now, incident_id=None, reason=None):
@@ -220,8 +305,30 @@ def wait_replaced(ws, kind, name, old, ready_others, timeout, started_after, int
         ws.clock.sleep(interval)
 
 
-def apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry):
-    """Evict the pods one at a time, each once its predecessor's replacement is Ready."""
+def apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry, limits=None):
+    """Claim the budget, then evict the pods one at a time, each once its predecessor's replacement is Ready.
+
+    The claim is taken back when no pod was evicted (refused, or all already gone).
+    """
+    name = obj["metadata"]["name"]
+    entry = dict(entry, pods=plan["pods"])
+    # Recorded before acting, so a failed verification still counts against the budget
+    # and a concurrent run sees the budget spent.
+    obj = claim(ws, kind, obj, entry, limits)[0]
+    evicted = []
+    try:
+        steps, result = _evict_all(ws, kind, obj, plan, wait, timeout, evicted)
+    except Exception:
+        if not evicted:
+            unclaim(ws, kind, name, entry)
+        raise
+    if not evicted:
+        unclaim(ws, kind, name, entry)
+    return steps, result
+
+
+def _evict_all(ws, kind, obj, plan, wait, timeout, evicted):
+    """The evictions and waits of apply_delete_pods; ``evicted`` collects the pods evicted so far."""
     dry_run = ws.client.dry_run
     name = obj["metadata"]["name"]
     steps = []
@@ -242,10 +349,8 @@ def apply_delete_pods(ws, kind, obj, plan, wait, timeout, entry):
         except NotFound:
             steps.append("pod %s is already gone; its controller replaced it" % pod_name)
             continue
+        evicted.append(pod_name)
         steps.append("evicted pod %s%s" % (pod_name, " (dry run)" if dry_run else ""))
-        if index == 0:
-            # Recorded before waiting, so a failed verification still counts against the budget.
-            record(ws, kind, obj, dict(entry, pods=plan["pods"]))
         if wait and not dry_run:
             result = wait_replaced(ws, kind, name, pod, ready_others, timeout, started)
             steps.append("%s/%s: %s replaced, %s" % (kind, name, pod_name, result["state"]))
@@ -269,11 +374,16 @@ def plan_scale(kind, obj, replicas, scale_by, max_replicas, allow_scale_down):
     return {"from": current, "to": target}
 
 
-def apply_scale(ws, kind, obj, plan, wait, timeout, entry, metrics_timeout=0, usage_threshold=0.9):
-    """Scale, record, wait for the replicas; then, with metrics_timeout, check that fresh usage fell."""
+def apply_scale(ws, kind, obj, plan, wait, timeout, entry, metrics_timeout=0, usage_threshold=0.9, limits=None):
+    """Claim the budget, scale, wait for the replicas; then, with metrics_timeout, check that fresh usage fell."""
     name = obj["metadata"]["name"]
-    ws.client.patch(ws.path(kind, name, "scale"), {"spec": {"replicas": plan["to"]}})
-    record(ws, kind, obj, dict(entry, replicas=plan["to"]))
+    entry = dict(entry, replicas=plan["to"])
+    claim(ws, kind, obj, entry, limits)
+    try:
+        ws.client.patch(ws.path(kind, name, "scale"), {"spec": {"replicas": plan["to"]}})
+    except Exception:
+        unclaim(ws, kind, name, entry)
+        raise
     if ws.client.dry_run:
         return ["would scale %s/%s from %d to %d replicas (dry run)" % (kind, name, plan["from"], plan["to"])], None
     steps = ["scaled %s/%s from %d to %d replicas" % (kind, name, plan["from"], plan["to"])]
@@ -380,20 +490,27 @@ def plan_restart(ws, kind, obj, min_interval_minutes, skip_recreate=False):
     return {"skip": None, "previous": last}
 
 
-def apply_restart(ws, targets, wait, timeout, entry):
-    """Patch the restartedAt annotation (what `kubectl rollout restart` does) on each target, then wait for all."""
+def apply_restart(ws, targets, wait, timeout, entry, limits=None, replan=None, skip_exhausted=False):
+    """Patch the restartedAt annotation (what `kubectl rollout restart` does) on each target, then wait for all.
+
+    The restart and its history entry are one patch, conditional on the resourceVersion of
+    the object whose budget and restart interval were checked. On a conflict the target
+    is read again, ``replan(kind, obj)`` (plan_restart) and its budget checked again.
+    With ``skip_exhausted`` (a namespace-wide restart) a target whose budget is used up
+    is skipped with the reason; otherwise BudgetExhausted is raised. Plans are updated
+    in place, so the caller sees the skips.
+    """
     dry_run = ws.client.dry_run
     steps = []
     stamp = rfc3339_epoch(ws.clock.time())
     started = ws.clock.time()
     for kind, obj, plan in targets:
         name = obj["metadata"]["name"]
+        if not plan["skip"]:
+            _restart_one(ws, kind, obj, plan, entry, stamp, limits, replan, skip_exhausted)
         if plan["skip"]:
             steps.append("skipped %s/%s: %s" % (kind, name, plan["skip"]))
             continue
-        body = history_patch(obj, entry)
-        body["spec"] = {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}
-        ws.client.patch(ws.path(kind, name), body, patch_type="strategic")
         steps.append(("would restart %s/%s (restartedAt=%s, dry run)" % (kind, name, stamp)) if dry_run else "restarted %s/%s" % (kind, name))
     results = {}
     if wait and not dry_run:
@@ -403,6 +520,27 @@ def apply_restart(ws, targets, wait, timeout, entry):
                 results[name] = wait_healthy(ws, kind, name, timeout, started_after=started)
                 steps.append("%s/%s healthy: %s" % (kind, name, results[name]["state"]))
     return steps, results
+
+
+def _restart_one(ws, kind, obj, plan, entry, stamp, limits, replan, skip_exhausted):
+    first = obj
+
+    def prepare(current):
+        if current is not first and replan:
+            plan.clear()
+            plan.update(replan(kind, current))
+        if plan["skip"]:
+            return None
+        return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
+
+    try:
+        claim(ws, kind, obj, entry, limits, prepare, patch_type="strategic")
+    except BudgetExhausted as exc:
+        if not skip_exhausted:
+            raise
+        plan.clear()
+        plan.update(skip="remediation budget used up (%d actions in %d minutes); escalate" % (exc.budget["used"], exc.budget["window_minutes"]),
+                    budget_exhausted=True)
 
 
 def plan_rollback(ws, kind, obj, to_revision, force):
@@ -441,8 +579,8 @@ def _images(template):
     return [c.get("image") for c in template["spec"].get("containers") or []]
 
 
-def apply_rollback(ws, kind, obj, plan, wait, timeout, entry):
-    """Put back the older pod template (what `kubectl rollout undo` does), record, wait."""
+def apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits=None):
+    """Claim the budget, put back the older pod template (what `kubectl rollout undo` does), wait."""
     name = obj["metadata"]["name"]
     if plan["skip"]:
         return ["skipped rollback of %s/%s: %s" % (kind, name, plan["skip"])], None
@@ -450,12 +588,14 @@ def apply_rollback(ws, kind, obj, plan, wait, timeout, entry):
         kind, name, plan["from_revision"], plan["to_revision"], ", ".join(plan["images_before"]), ", ".join(plan["images_after"]),
     )
     started = ws.clock.time()
-    ws.client.patch(ws.path(kind, name), [{"op": "replace", "path": "/spec/template", "value": plan["template"]}], patch_type="json")
+    claim(ws, kind, obj, entry, limits)
+    try:
+        ws.client.patch(ws.path(kind, name), [{"op": "replace", "path": "/spec/template", "value": plan["template"]}], patch_type="json")
+    except Exception:
+        unclaim(ws, kind, name, entry)
+        raise
     if ws.client.dry_run:
-        record(ws, kind, obj, entry)
         return ["would roll back %s (dry run)" % what], None
-    # The rollback changed the object; record on the fresh one so the patch does not conflict.
-    record(ws, kind, ws.get(kind, name), entry)
     steps = ["rolled back " + what]
     result = None
     if wait:

@@ -33,6 +33,7 @@ RESOURCES = {
     "HorizontalPodAutoscaler": ("/apis/autoscaling/v2", "horizontalpodautoscalers", True),
     "PodMetrics": ("/apis/metrics.k8s.io/v1beta1", "pods", True),
     "NodeMetrics": ("/apis/metrics.k8s.io/v1beta1", "nodes", False),
+    "Lease": ("/apis/coordination.k8s.io/v1", "leases", True),
 }
 
 # The kinds the runbook acts on, in the order a bare name is looked up.

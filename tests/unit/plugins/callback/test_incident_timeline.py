@@ -18,6 +18,7 @@ import time
 
 import pytest
 from ansible import context
+from ansible.errors import AnsibleError
 from ansible.executor.task_result import _RawTaskResult
 from ansible.inventory.host import Host
 from ansible.module_utils.common.collections import ImmutableDict
@@ -312,7 +313,7 @@ def playbook_run(tmp_path, *extra):
 
 def test_playbook_run_records_the_whole_timeline(tmp_path):
     playbook_run(tmp_path)
-    [incident_dir] = (tmp_path / "incidents").iterdir()
+    [incident_dir] = (tmp_path / "incidents").glob("incident-*")
     record = json.loads((incident_dir / "incident.json").read_text())
     assert record["status"] == "resolved" and record["severity"] == "P1"
     assert record["title"] == "ServiceDown: api-gateway"
@@ -345,3 +346,59 @@ def test_playbook_check_mode_writes_nothing(tmp_path):
     proc = playbook_run(tmp_path, "--check")
     assert not (tmp_path / "incidents").exists()
     assert "Would record diagnosis in incident-" in proc.stdout
+
+
+# ---------------------------------------------------------------- privacy
+
+
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
+
+
+def test_recorded_results_are_redacted(cb, tmp_path):
+    cb.v2_runner_on_ok(result(record_task(), open_incident(tmp_path)))
+    ok(cb, "Connect with password=hunter2", {
+        "changed": False,
+        "rc": 0,
+        "msg": "psql postgresql://app:S3cret@db/app failed; Authorization: Bearer tok-abc123",
+        "incident_summary": {"db_password": "pw-xyz", "dsn": "host=db password=pw-uvw", "pods": 3},
+    })
+    task = make_task("Maybe rotate", when="false")
+    cb.v2_runner_on_skipped(result(task, {"skipped": True, "skip_reason": "token=skip-secret not set"}))
+    text = (tmp_path / ID / "timeline.jsonl").read_text()
+    for secret in ("hunter2", "S3cret", "tok-abc123", "pw-xyz", "pw-uvw", "skip-secret"):
+        assert secret not in text, secret
+    connect, skipped = events(tmp_path)[-2:]
+    assert connect["task"] == "Connect with password=[REDACTED]"
+    assert connect["message"] == "Connect with password=[REDACTED]: ok"
+    assert connect["data"] == {
+        "rc": 0,
+        "msg": "psql postgresql://app:[REDACTED]@db/app failed; Authorization: Bearer [REDACTED]",
+        "incident_summary": {"db_password": "[REDACTED]", "dsn": "host=db password=[REDACTED]", "pods": 3},
+    }
+    assert skipped["data"]["skip_reason"] == "token=[REDACTED] not set"
+    # Timeline lines stay owner-only.
+    assert os.stat(tmp_path / ID / "timeline.jsonl").st_mode & 0o777 == 0o600
+
+
+def test_a_cut_never_leaves_half_a_secret(cb, tmp_path):
+    cb.set_options(direct={"summary_max_chars": 100})
+    cb.v2_runner_on_ok(result(record_task(), open_incident(tmp_path)))
+    ok(cb, "Token in the middle", {"changed": False, "msg": "x" * 80 + " " + JWT + " " + "y" * 5000})
+    ok(cb, "Key at the end", {"changed": False, "msg": "z" * 60 + " -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 3})
+    text = (tmp_path / ID / "timeline.jsonl").read_text()
+    assert "eyJhbGciOiJIUzI1NiJ9" not in text and "MIIEvQ" not in text
+    first, second = events(tmp_path)[-2:]
+    assert first["data"]["msg"].startswith("x" * 80 + " [REDACTED]") and "characters cut" in first["data"]["msg"]
+    assert len(first["data"]["msg"]) < 150 and len(second["data"]["msg"]) < 150
+
+
+def test_redaction_options(cb, tmp_path):
+    cb.set_options(direct={"redact": [r"INTERNAL-\d+"], "redact_defaults": False})
+    cb.v2_runner_on_ok(result(record_task(), open_incident(tmp_path)))
+    ok(cb, "Ticket", {"changed": False, "msg": "INTERNAL-42 password=plain"})
+    assert events(tmp_path)[-1]["data"]["msg"] == "[REDACTED] password=plain"
+
+
+def test_an_invalid_pattern_stops_the_callback_from_loading(cb):
+    with pytest.raises(AnsibleError, match=r"incident_timeline callback: invalid redaction pattern 'token=\('"):
+        cb.set_options(direct={"redact": ["token=("]})

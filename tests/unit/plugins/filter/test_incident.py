@@ -23,6 +23,7 @@ FQCN = "ai_orchestrator.incident_response."
 def test_filters_are_registered():
     assert set(flt.FilterModule().filters()) == {
         "incident_id", "incident_request", "incident_channel", "severity_policy", "validate_severity",
+        "incident_policy", "incident_severity",
     }
 
 
@@ -82,7 +83,8 @@ def test_fqcn_in_templates():
         render("{{ 'P7' | ai_orchestrator.incident_response.validate_severity }}")
 
 
-@pytest.mark.parametrize("name", ["incident_id", "incident_channel", "severity_policy", "validate_severity"])
+@pytest.mark.parametrize("name", ["incident_id", "incident_channel", "severity_policy", "validate_severity", "incident_policy",
+                                  "incident_severity"])
 def test_each_filter_has_its_doc_sidecar(name):
     plugin = filter_loader.get(FQCN + name)
     assert plugin is not None and plugin.ansible_name == FQCN + name

@@ -7,7 +7,9 @@
 from __future__ import annotations
 
 import datetime
+import os
 import pathlib
+import stat
 
 import pytest
 import yaml
@@ -91,3 +93,46 @@ def test_documented_types_are_the_code_and_role_types():
     event_spec = yaml.safe_load(specs.read_text())["argument_specs"]["event"]["options"]
     # One source: the role leaves the check to the module instead of restating the list.
     assert "choices" not in event_spec["incident_event_type"]
+
+
+# ---------------------------------------------------------------- privacy
+
+
+def test_message_and_data_are_redacted(run, opened, tmp_path):
+    result = run(type="diagnosis", msg="login failed with password=hunter2 for postgresql://app:S3cret@db/app",
+                 data={"env": {"API_TOKEN": "tok-abc123", "LOG_LEVEL": "debug"},
+                       "log": "Authorization: Bearer abcdef123456", "pods": ["a"]})
+    event = result["event"]
+    assert event["message"] == "login failed with password=[REDACTED] for postgresql://app:[REDACTED]@db/app"
+    assert event["data"] == {"env": {"API_TOKEN": "[REDACTED]", "LOG_LEVEL": "debug"},
+                             "log": "Authorization: Bearer [REDACTED]", "pods": ["a"]}
+    assert result["redactions"] == 4
+    text = (tmp_path / ID / "timeline.jsonl").read_text()
+    assert not any(secret in text for secret in ("hunter2", "S3cret", "tok-abc123", "abcdef123456"))
+    assert run(type="note", msg="token bucket refilled")["redactions"] == 0
+
+
+def test_extra_patterns_and_no_defaults(run, opened):
+    event = run(type="note", msg="case INTERNAL-42 password=x", redact=[r"INTERNAL-\d+"], redact_defaults=False)["event"]
+    assert event["message"] == "case [REDACTED] password=x"
+
+
+def test_invalid_pattern_fails_before_anything_is_written(run, opened, tmp_path):
+    before = (tmp_path / ID / "timeline.jsonl").read_bytes()
+    result = run(type="note", msg="x", redact=["(?P<secret"])
+    assert result["failed"] and "invalid redaction pattern '(?P<secret'" in result["msg"]
+    assert (tmp_path / ID / "timeline.jsonl").read_bytes() == before
+
+
+def test_an_older_timeline_is_made_owner_only(run, opened, tmp_path):
+    old = os.umask(0o000)
+    try:
+        (tmp_path / ID).chmod(0o755)
+        (tmp_path / ID / "timeline.jsonl").chmod(0o644)
+        (tmp_path / ID / "incident.json").chmod(0o644)
+        run(type="note", msg="x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / ID).stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / ID / "timeline.jsonl").stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / ID / "incident.json").stat().st_mode) == 0o600

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import record as inc
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import store
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import incident_record
 
 from .incident_runner import run_module
@@ -43,7 +44,8 @@ def test_opens_a_new_incident_with_an_id_of_now(run, tmp_path):
     assert before <= inc.incident_opened_at(incident_id) <= datetime.datetime.now(datetime.timezone.utc)
     record = result["incident"]
     assert record["severity"] == "P1" and record["status"] == "open" and record["title"] == "api-gateway down"
-    assert record["alert"] == {"name": "ServiceDown", "labels": {"service": "api-gateway"}}
+    assert record["alert"]["name"] == "ServiceDown" and record["alert"]["labels"] == {"service": "api-gateway"}
+    assert record["alert"]["status"] == "firing" and record["alert"]["key"].endswith("@")
     assert result["incident_path"] == str(tmp_path / incident_id / "incident.json")
     assert result["timeline_path"] == str(tmp_path / incident_id / "timeline.jsonl")
     assert result["artifacts_dir"] == str(tmp_path / incident_id / "artifacts")
@@ -122,7 +124,7 @@ def test_bad_input_fails_and_writes_nothing(run, tmp_path, args, message):
 def test_new_id_skips_an_existing_one(tmp_path):
     now = datetime.datetime(2026, 5, 9, 7, 35, 25, tzinfo=datetime.timezone.utc)
     inc.apply_update(str(tmp_path), ID, {"severity": "P1"}, now=now)
-    assert incident_record.pick_new_id(str(tmp_path), now) == "incident-2026-05-09-073526"
+    assert store.allocate_id(str(tmp_path), now) == "incident-2026-05-09-073526"
 
 
 def test_documented_statuses_are_the_code_statuses():

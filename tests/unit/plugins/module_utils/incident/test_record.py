@@ -120,7 +120,7 @@ def test_open_writes_record_and_opening_event(tmp_path):
     assert record == out["record"]
     assert record["id"] == ID and record["severity"] == "P1" and record["status"] == "open"
     assert record["title"] == "ServiceDown: api-gateway"  # derived
-    assert record["alert"] == {"name": "ServiceDown", "labels": {"alertname": "ServiceDown"}}
+    assert record["alert"]["name"] == "ServiceDown" and record["alert"]["labels"] == {"alertname": "ServiceDown"}
     assert record["channel"] == "#" + ID
     assert record["opened_at"] == record["updated_at"] == "2026-05-09T07:35:25Z"
     assert record["resolved_at"] is None and record["escalations"] == []

@@ -108,8 +108,8 @@ def test_delete_pod_evicts_the_crashed_pod_and_verifies_its_replacement(clock):
     assert result["msg"] == "delete_pod on Deployment/api-gateway: verified healthy"
     eviction = wl.api_path("Pod", NS, CRASHED, "eviction")
     # Through the eviction API (so PodDisruptionBudgets hold), then one history record.
-    assert sent(client) == [("POST", eviction, False), ("PATCH", dep_path(), False)]
-    assert client.writes[0][2] == {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": CRASHED, "namespace": NS}}
+    assert sent(client) == [("PATCH", dep_path(), False), ("POST", eviction, False)]
+    assert client.writes[1][2] == {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": CRASHED, "namespace": NS}}
     assert CRASHED not in pod_names(client) and HEALTHY in pod_names(client)
     assert len(pod_names(client, ready=True)) == 2
     [entry] = history(client)
@@ -129,7 +129,7 @@ def test_delete_pod_replaces_several_pods_one_at_a_time(clock, states):
     assert result["verified"] is True
     assert [s.split(",")[0] for s in result["steps"]] == [
         "evicted pod " + CRASHED, "Deployment/api-gateway: %s replaced" % CRASHED, "evicted pod " + second, "Deployment/api-gateway: %s replaced" % second]
-    assert [sent_write[0] for sent_write in sent(client)] == ["POST", "PATCH", "POST"]
+    assert [sent_write[0] for sent_write in sent(client)] == ["PATCH", "POST", "POST"]
     [entry] = history(client)  # one action, one record, however many pods
     assert entry["pods"] == [CRASHED, second]
     assert len(pod_names(client, ready=True)) == 3 and CRASHED not in pod_names(client) and second not in pod_names(client)
@@ -160,7 +160,7 @@ def test_delete_pod_refused_by_a_pod_disruption_budget_records_nothing(clock):
     client.errors[("POST", eviction)] = k8s_client._api_error(429, "POST", eviction, json.dumps(PDB_REFUSAL))
     with pytest.raises(GuardrailError, match="eviction of pod %s refused by its PodDisruptionBudget: .*disruption budget" % CRASHED):
         run(client, action="delete_pod", pods=[CRASHED])
-    assert sent(client) == [("POST", eviction, False)]  # no history record for an action that did not happen
+    assert sent(client) == [("PATCH", dep_path(), False), ("POST", eviction, False), ("PATCH", dep_path(), False)]  # claimed, refused, taken back
     assert history(client) == [] and CRASHED in pod_names(client) and clock.slept == []
 
 
@@ -197,7 +197,7 @@ def test_delete_pod_check_mode_sends_dry_runs_and_changes_nothing(clock):
     client = api_gateway(clock, pods=("ready", "crash"), dry_run=True)
     before = json.dumps(client.objects, sort_keys=True)
     result = run(client, action="delete_pod", pods=[CRASHED])
-    assert sent(client) == [("POST", wl.api_path("Pod", NS, CRASHED, "eviction"), True), ("PATCH", dep_path(), True)]
+    assert sent(client) == [("PATCH", dep_path(), True), ("POST", wl.api_path("Pod", NS, CRASHED, "eviction"), True)]
     assert json.dumps(client.objects, sort_keys=True) == before and clock.slept == []
     assert result["steps"] == ["evicted pod %s (dry run)" % CRASHED]
     assert result["verified"] is None
@@ -236,8 +236,8 @@ def test_scale_adds_a_replica_through_the_scale_subresource_and_verifies(clock):
     client = api_gateway(clock)
     result = run(client, action="scale")
     assert result["verified"] is True and result["changed"] is True and "usage" not in result
-    assert sent(client) == [("PATCH", dep_path(sub="scale"), False), ("PATCH", dep_path(), False)]
-    assert client.writes[0][2] == {"spec": {"replicas": 3}}
+    assert sent(client) == [("PATCH", dep_path(), False), ("PATCH", dep_path(sub="scale"), False)]
+    assert client.writes[1][2] == {"spec": {"replicas": 3}}
     assert client.obj("Deployment", "api-gateway")["spec"]["replicas"] == 3 and len(pod_names(client, ready=True)) == 3
     [entry] = history(client)
     assert entry["action"] == "scale" and entry["replicas"] == 3
@@ -312,7 +312,7 @@ def test_scale_check_mode_sends_dry_runs_and_changes_nothing(clock):
     client = api_gateway(clock, dry_run=True)
     before = json.dumps(client.objects, sort_keys=True)
     result = run(client, action="scale", metrics_timeout=60)
-    assert sent(client) == [("PATCH", dep_path(sub="scale"), True), ("PATCH", dep_path(), True)]
+    assert sent(client) == [("PATCH", dep_path(), True), ("PATCH", dep_path(sub="scale"), True)]
     assert json.dumps(client.objects, sort_keys=True) == before and clock.slept == []
     assert result["steps"] == ["would scale Deployment/api-gateway from 2 to 3 replicas (dry run)"]
     assert result["verified"] is None and result["changed"] is True
@@ -422,7 +422,7 @@ def test_rollback_restores_the_previous_template_and_verifies(clock):
     result = run(client, action="rollback", service="workflow-service")
     assert result["verified"] is True and result["changed"] is True
     assert sent(client) == [("PATCH", dep_path("workflow-service"), False)] * 2
-    [op] = client.writes[0][2]
+    [op] = client.writes[1][2]
     assert op["op"] == "replace" and op["path"] == "/spec/template"
     assert "pod-template-hash" not in op["value"]["metadata"]["labels"]  # the controller adds its own
     dep = client.obj("Deployment", "workflow-service")
