@@ -21,6 +21,9 @@ description:
     took that second already, the next free second is taken, so two runs never share an id.
   - With O(incident_id) the incident is created under that id when it does not exist yet and
     continued when it does.
+  - Secrets in O(title), O(impact), O(root_cause), O(resolution), O(alert.annotations) and
+    O(escalation.reason) (passwords, tokens, keys; the built-in patterns of
+    M(ai_orchestrator.incident_response.incident_event)) are replaced by V([REDACTED]) before anything is written.
   - Only the options that are given are changed; repeating a call with the same values
     changes nothing and reports RV(ignore:changed=false).
   - Opening appends an C(incident_opened) event; a different O(severity) appends
@@ -384,6 +387,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     utc_now,
     validate_incident_id,
 )
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.redact import redact_data, redact_text
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.store import open_or_join, store_lock
 
 
@@ -399,6 +403,15 @@ def run(params, check_mode, now=None):
         "title", "severity", "status", "alert", "impact", "namespace", "service", "root_cause", "resolution",
         "cluster", "services",
     )}
+    # Free text can carry what a log line or an alert annotation carried: secrets are
+    # replaced by the built-in redaction patterns before anything is written.
+    for key in ("title", "impact", "root_cause", "resolution"):
+        updates[key] = redact_text(updates[key])[0]
+    if updates["alert"] and updates["alert"].get("annotations"):
+        updates["alert"] = dict(updates["alert"], annotations=redact_data(updates["alert"]["annotations"], secret_keys=False)[0])
+    escalation = params.get("escalation")
+    if escalation and escalation.get("reason"):
+        escalation = dict(escalation, reason=redact_text(escalation["reason"])[0])
     alert = normalize_alert(params.get("alert"))
 
     def update(incident_id):
@@ -407,7 +420,7 @@ def run(params, check_mode, now=None):
             incident_id,
             updates,
             state=params.get("state") or "open",
-            escalation=params.get("escalation"),
+            escalation=escalation,
             now=now,
             host=params.get("host"),
             check_mode=check_mode,

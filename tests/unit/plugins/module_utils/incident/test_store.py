@@ -161,3 +161,11 @@ def test_processes_starting_in_one_second(tmp_path, join):
         assert sorted(ids) == ["incident-2026-11-27-0315%02d" % n for n in range(8)]
     for incident_id in set(ids):
         assert inc.load_incident(str(tmp_path), incident_id)["id"] == incident_id
+
+
+def test_free_text_and_alert_annotations_are_redacted_before_they_are_written(tmp_path):
+    result = open_run(tmp_path, impact="login fails: password=hunter2 rejected", root_cause="token=abcd1234efgh5678 expired",
+                      alert={"name": "ServiceDown", "annotations": {"description": "curl -H 'Authorization: Bearer abcdefghijklmnopqrstuvwx'"}})
+    written = (tmp_path / result["incident_id"] / "incident.json").read_text()
+    assert "hunter2" not in written and "abcd1234efgh5678" not in written and "abcdefghijklmnopqrstuvwx" not in written
+    assert result["incident"]["impact"] == "login fails: password=[REDACTED] rejected"
