@@ -10,7 +10,7 @@ DOCUMENTATION = r"""
 ---
 module: incident_info
 short_description: Find the incident a run continues
-version_added: 0.3.0
+version_added: 0.2.0
 description:
   - Reads the incident store and returns the incident a run on O(namespace) would continue, by
     the same rules as M(ai_orchestrator.incident_response.incident_record) with O(ai_orchestrator.incident_response.incident_record#module:join_open=true).

@@ -110,6 +110,7 @@ options:
         M(ai_orchestrator.incident_response.workload_health_info) returns as C(api_server)).
       - With O(namespace) it is the scope of an outage; runs in the same scope join one incident.
     type: str
+    version_added: 0.2.0
   services:
     description:
       - Where each affected service stands, merged into the record's C(services) by name; each
@@ -120,6 +121,7 @@ options:
         V(restored); otherwise it stays open (V(escalated) when a service is) and
         RV(pending_services) names the others.
     type: dict
+    version_added: 0.2.0
   join_open:
     description:
       - Only without O(incident_id). V(true) continues the incident an alert with the same
@@ -129,6 +131,7 @@ options:
         share one incident.
       - V(false) always opens a new incident.
     type: bool
+    version_added: 0.2.0
     default: true
   keep_higher_severity:
     description:
@@ -137,6 +140,7 @@ options:
       - V(false) sets O(severity) as given and records the change, as an operator's explicit
         severity should.
     type: bool
+    version_added: 0.2.0
     default: false
   impact:
     description: User impact, as it goes into the initial status post and the post-mortem.

@@ -9,7 +9,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: service_lease
 short_description: Hold a per-service Lease so that only one run acts on a service at a time
-version_added: 0.1.0
+version_added: 0.2.0
 description:
   - Takes, renews or releases the Kubernetes Lease (C(coordination.k8s.io/v1)) C(incident-response-<service>)
     in the service's namespace. A run - an AWX job, an alert-driven run, a person - that means to act on a

@@ -99,6 +99,7 @@ options:
         failure class or owner fails before the cluster is read, naming the key.
     type: dict
     default: {}
+    version_added: 0.2.0
 notes:
   - Pods belong to a workload by ownerReferences (Pod to ReplicaSet to Deployment, Pod to StatefulSet), never
     by labels alone. Pods of anything else (DaemonSets, Jobs, CronJobs, Argo Rollouts, bare pods) are reported

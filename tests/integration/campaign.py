@@ -33,8 +33,10 @@ from playbook import playbook
 FAULTS = ("crashloop", "oomkilled", "imagepull", "notready")
 HISTORY = "incident-response.ai-orchestrator.io/remediation-history"
 # What an escalation of a transient fault must name: the rule that stopped automation.
+# A "transient" fault on every replica looks persistent from the cluster (no pod can pull the
+# image, every replica crashes): its escalation names that.
 STOPPED_BY = ("every replica", "last ready", "PodDisruptionBudget", "budget", "startup allowance", "not enough",
-              "not transient", "not scaled", "HorizontalPodAutoscaler", "StatefulSet")
+              "not transient", "not scaled", "HorizontalPodAutoscaler", "StatefulSet", "can pull its image")
 BUDGET_MAX_ACTIONS = 3
 STARTUP_SECONDS = 30  # workload_health_info's min_startup_seconds; the campaign's probes allow less
 
