@@ -387,11 +387,11 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     incident_paths,
     normalize_alert,
     pending_services,
-    severity_rank,
     utc_now,
     validate_incident_id,
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.redact import redact_data, redact_text
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import rank
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.store import open_or_join, store_lock
 
 
@@ -458,7 +458,7 @@ def run(params, check_mode, now=None):
         "joined": pick["joined"],
         "joined_by": pick["joined_by"],
         "pending_services": pending_services(record),
-        "severity_kept": bool(asked) and severity_rank(asked.upper()) > severity_rank(record.get("severity")),
+        "severity_kept": bool(asked) and rank(asked) > rank(record["severity"]),
         "events": outcome["events"],
         "incident_summary": summarize(record),
     }

@@ -42,7 +42,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     to_utc,
     utc_now,
 )
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import validate_severity
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import rank, validate_severity
 
 # Where records live when nobody says otherwise: per user, survives reboots.
 DEFAULT_INCIDENT_DIR = "~/.local/share/ai-orchestrator/incidents"
@@ -570,11 +570,6 @@ def default_title(record):
     return alert or where or record["id"]
 
 
-def severity_rank(value):
-    """0 for P0 (most severe) to 3 for P3; unknown values rank below P3."""
-    return int(value[1]) if isinstance(value, str) and value in ("P0", "P1", "P2", "P3") else 9
-
-
 def pending_services(record):
     """Services of the incident that are not back yet."""
     return sorted(name for name, entry in (record.get("services") or {}).items() if entry.get("status") != "restored")
@@ -646,7 +641,7 @@ def plan_update(current, incident_id, updates, state="open", escalation=None, no
 
     # Severity first: the status change that follows may depend on it.
     new_severity = fields.pop("severity", None)
-    if keep_higher_severity and new_severity and severity_rank(new_severity) > severity_rank(record.get("severity")):
+    if keep_higher_severity and new_severity and record.get("severity") and rank(new_severity) > rank(record["severity"]):
         new_severity = None
     if before is not None and new_severity and new_severity != record.get("severity"):
         event(

@@ -14,11 +14,6 @@ when it verified them healthy, services of the incident no other run is holding.
 from __future__ import annotations
 
 
-def acting(plans):
-    """Plans that change the cluster, so need the service's lease."""
-    return [p for p in plans if p.get("action") not in (None, "none", "escalate")]
-
-
 def split_by_lease(plans, leases):
     """``(mine, held)``: plans this run may carry out, and the services another run holds.
 
