@@ -26,10 +26,18 @@ include tools/quality.mk
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
 
-system-packages:  ## Debian packages the drill and the checks need (redis-server, postgresql-15, shellcheck) when missing
+# The Prometheus packages may start their own services on the default ports (9090, 9093,
+# 9187, 9121); the drill runs its own instances on the ports in drill/drill.env, so those
+# services do not matter to it.
+system-packages:  ## Debian packages the drill and the checks need (redis-server, postgresql-15, shellcheck, Prometheus, Alertmanager, exporters, Java 17 for ansible-rulebook) when missing
 	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
 	[ -x /usr/lib/postgresql/15/bin/postgres ] || missing="$$missing postgresql-15"; \
+	[ -x /usr/bin/prometheus ] || missing="$$missing prometheus"; \
+	[ -x /usr/bin/prometheus-alertmanager ] || missing="$$missing prometheus-alertmanager"; \
+	[ -x /usr/bin/prometheus-postgres-exporter ] || missing="$$missing prometheus-postgres-exporter"; \
+	[ -x /usr/bin/prometheus-redis-exporter ] || missing="$$missing prometheus-redis-exporter"; \
+	java -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])' || missing="$$missing openjdk-17-jre-headless"; \
 	command -v go >/dev/null || { echo "Go 1.26 or newer is required (go on PATH)"; exit 1; }; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \

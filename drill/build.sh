@@ -5,6 +5,7 @@
 #   $DRILL_CACHE/bin/etcd-<v>/etcd
 #   $DRILL_CACHE/bin/kwok-<v>/{kwok,kwokctl}
 #   $DRILL_CACHE/bin/metrics-server-<v>/metrics-server
+#   $DRILL_CACHE/bin/kube-state-metrics-<v>/kube-state-metrics
 # A piece whose binaries are already there is skipped, so a warm run is instant.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -84,10 +85,27 @@ build_metrics_server() {
     "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION"
 }
 
+# kube-state-metrics: the module proxy refuses its version list, so `go install ...@v` fails;
+# a wrapper module that requires the pinned release builds the same main package. Its
+# version is prometheus/common's version package, set as its own Makefile does.
+build_kube_state_metrics() {
+  local out=$DRILL_CACHE/bin/kube-state-metrics-$KSM_VERSION
+  if have_all "$out" kube-state-metrics; then log "kube-state-metrics $KSM_VERSION cached"; return; fi
+  local src=$DRILL_CACHE/src/kube-state-metrics-$KSM_VERSION
+  mkdir -p "$src" "$out"
+  printf 'module drill.local/ksm\n\ngo 1.23.0\n\nrequire k8s.io/kube-state-metrics/v2 %s\n' "$KSM_VERSION" > "$src/go.mod"
+  local pkg=github.com/prometheus/common/version
+  local date; date=$(date -u +%Y%m%d-%H:%M:%S)
+  local ld="$ldbase -X $pkg.Version=$KSM_VERSION -X $pkg.BuildDate=$date"
+  log "building kube-state-metrics $KSM_VERSION"
+  (cd "$src" && go build -mod=mod -trimpath -ldflags "$ld" -o "$out/kube-state-metrics" k8s.io/kube-state-metrics/v2)
+}
+
 command -v go >/dev/null || { echo "drill build: Go is required (go version 1.26 or newer)" >&2; exit 1; }
 start=$(date +%s)
 build_etcd
 build_kwok
 build_metrics_server
+build_kube_state_metrics
 build_kubernetes
 log "all binaries ready in $DRILL_CACHE/bin ($(( $(date +%s) - start )) s)"

@@ -60,55 +60,9 @@ need_redis() {
   [ "${v:-0}" -ge 7 ] || die "redis-server $v found, the drill needs Redis 7: install the Debian package redis-server from bookworm or later"
 }
 
-pick_python() {
-  local p
-  for p in "${DRILL_PYTHON:-}" "${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}" "$here/../.venv/bin/python"; do
-    [ -n "$p" ] && [ -x "$p" ] && { printf '%s\n' "$p"; return; }
-  done
-  command -v python3 || die "python3 not found (the HTTP stand-ins need Python 3)"
-}
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# Fail clearly when a port this component needs is held by something else.
-claim_port() {
-  local port=$1 what=$2 owner
-  port_open "$port" || return 0
-  owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:.*' | head -1 || true)
-  die "port $port for $what is taken by another process ${owner:-(unknown owner)}: stop it or set the port in drill/drill.env"
-}
-
-wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...
-  local deadline=$((SECONDS + $1)) what=$2
-  shift 2
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.1
-  done
-  log "$what answers"
-}
-
-ensure_secret() { # generated once, never printed
-  local file=$secrets/$1
-  [ -s "$file" ] && return
-  mkdir -p "$secrets" && chmod 700 "$secrets"
-  (umask 077 && head -c 18 /dev/urandom | base64 | tr '+/' '-_' >"$file.tmp" && mv "$file.tmp" "$file")
-}
-
-# A zombie counts as gone: on some hosts PID 1 reaps orphans only after a while.
-proc_alive() { kill -0 "$1" 2>/dev/null && ! grep -q '^[^)]*) Z' "/proc/$1/stat" 2>/dev/null; }
-pid_alive() { [ -s "$1" ] && proc_alive "$(cat "$1")"; }
-
-stop_pid() { # stop_pid PIDFILE NAME: TERM, wait, then KILL
-  local pidfile=$1 pid i
-  pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
-  pid=$(cat "$pidfile")
-  kill "$pid" 2>/dev/null || true
-  for i in $(seq 100); do proc_alive "$pid" || break; sleep 0.05; done
-  if proc_alive "$pid"; then log "$2 ignored SIGTERM, killing"; kill -9 "$pid" 2>/dev/null || true; fi
-  rm -f "$pidfile"
-  log "$2 stopped"
-}
+# shellcheck source-path=SCRIPTDIR source=lib/proc.sh
+source "$here/lib/proc.sh"
 
 # --- PostgreSQL -------------------------------------------------------------------
 

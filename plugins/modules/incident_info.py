@@ -18,6 +18,9 @@ description:
     the run before anything changes).
   - Otherwise the incident an alert with the same de-duplication key opened, else the open
     incident of the same O(cluster) and O(namespace), else none.
+  - For a resolved O(alert) (C(status=resolved)), also the incident of the same cluster and
+    namespace that was the outage when the alert started (opened within an hour of it and not
+    resolved before it), resolved or not; found by V(time).
   - Never writes anything; a store that does not exist yet holds no incident.
 options:
   cluster:
@@ -29,7 +32,7 @@ options:
   alert:
     description:
       - The alert that started the run, in the form M(ai_orchestrator.incident_response.incident_record) takes.
-      - Only its de-duplication key is used here.
+      - Its de-duplication key is used here, and its start when it is resolved.
     type: dict
 attributes:
   check_mode:
@@ -65,7 +68,7 @@ incident:
   type: dict
   sample: {"id": "incident-2026-11-27-031500", "status": "investigating", "severity": "P1", "namespace": "payments"}
 found_by:
-  description: V(id), V(alert) or V(scope); null when nothing was found.
+  description: V(id), V(alert), V(scope) or V(time); null when nothing was found.
   returned: success
   type: str
   sample: scope
@@ -88,8 +91,10 @@ def run(params):
         record = require_incident(params["incident_dir"], validate_incident_id(params["incident_id"]))
         return {"changed": False, "incident": record, "found_by": "id"}
     alert = normalize_alert(params.get("alert"))
+    # A resolved notification belongs to the outage it fired in, even one resolved since.
+    during = alert.get("starts_at") if alert and alert.get("status") == "resolved" else None
     record, why = find_incident(params["incident_dir"], params.get("cluster"), params.get("namespace"),
-                                alert["key"] if alert else None)
+                                alert["key"] if alert else None, during)
     return {"changed": False, "incident": record, "found_by": why}
 
 

@@ -99,7 +99,8 @@ def alert_key(alert):
 def validate_alert(value):
     """The normalized alert, or None for no alert (None or an empty mapping).
 
-    Returns name, labels, annotations, fingerprint, starts_at, status and key. Anything
+    Returns name, labels, annotations, fingerprint, starts_at, status, key and, for a
+    resolved alert, ends_at. Anything
     unexpected raises InvalidInput that names the field.
     """
     if value is None or value == {} or value == "":
@@ -123,12 +124,15 @@ def validate_alert(value):
     status = value.get("status") or "firing"
     if status not in ("firing", "resolved"):
         raise InvalidInput("alert.status %r: expected firing or resolved" % (status,))
+    ends = value.get("endsAt", value.get("ends_at"))
     alert = {
         "name": name,
         "labels": labels,
         "fingerprint": fingerprint.lower() if fingerprint else None,
         "starts_at": parse_time(starts, "startsAt") if starts not in (None, "") else None,
         "status": status,
+        # A firing alert's endsAt is only Alertmanager's time-out guess; a resolved one's is when it ended.
+        "ends_at": parse_time(ends, "endsAt") if status == "resolved" and ends not in (None, "") else None,
     }
     if annotations:
         alert["annotations"] = annotations

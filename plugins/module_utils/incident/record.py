@@ -86,6 +86,7 @@ RECORD_EVENT_TYPES = (
     "incident_reopened",
     "artifact_saved",
     "alert_joined",
+    "alert_resolved",
     "service_status",
 )
 
@@ -575,6 +576,31 @@ def pending_services(record):
     return sorted(name for name, entry in (record.get("services") or {}).items() if entry.get("status") != "restored")
 
 
+def _record_alert_resolved(record, alert, now, event):
+    """Mark the incident's entry of a resolved alert as resolved, once.
+
+    Alertmanager's resolved notification says the metric is back under its threshold.
+    It never resolves the incident (the services' outcomes do); an alert of the namespace
+    the record did not list yet (it fired while another run handled the outage) is
+    listed with its resolution.
+    """
+    resolved_at = alert.get("ends_at") or format_time(now)
+    if (record.get("alert") or {}).get("key") == alert["key"]:
+        entry = record["alert"]
+    else:
+        entry = next((a for a in record.get("alerts") or [] if a.get("key") == alert["key"]), None)
+        if entry is None:
+            entry = dict(alert, received_at=format_time(now))
+            entry.pop("ends_at", None)
+            entry["status"] = "firing"
+            record.setdefault("alerts", []).append(entry)
+    if entry.get("status") == "resolved":
+        return
+    entry.update(status="resolved", ends_at=resolved_at)
+    event("alert_resolved", "Alert %s (%s) resolved at %s" % (alert["name"], alert["key"], resolved_at),
+          {"name": alert["name"], "key": alert["key"], "labels": alert.get("labels") or {}, "ends_at": resolved_at})
+
+
 def plan_update(current, incident_id, updates, state="open", escalation=None, now=None, host=None,
                 keep_higher_severity=False):
     """Compute the record after an update and the events that describe it.
@@ -656,7 +682,9 @@ def plan_update(current, incident_id, updates, state="open", escalation=None, no
     # The first alert stays the incident's alert; later ones (another service, a new
     # firing that joined the open incident) are listed once each by their key.
     alert = fields.pop("alert", None)
-    if before is not None and alert:
+    if before is not None and alert and alert.get("status") == "resolved":
+        _record_alert_resolved(record, alert, now, event)
+    elif before is not None and alert:
         if not record.get("alert"):
             fields["alert"] = alert
         elif alert["key"] != record["alert"].get("key") and not any(

@@ -33,8 +33,9 @@ def validate_request(request):
     """The normalized request: namespace, service, severity, incident_id ('' when not given), alert.
 
     ``alert`` (the alert that started the run, or None) is checked as untrusted input; its
-    ``namespace`` and ``service`` labels fill in what the operator did not say, and a
-    contradiction between the two is refused rather than guessed.
+    ``namespace`` and ``service`` labels fill in what the operator did not say (the
+    service only with ``scope`` service, the default), and a contradiction between the
+    two is refused rather than guessed.
 
     Raises InvalidInput (SeverityError, IncidentError for the parts they own)
     with a message that says what was expected.
@@ -47,8 +48,13 @@ def validate_request(request):
     for name, given, labelled in (("namespace", given_namespace, alert_namespace), ("service", given_service, alert_service)):
         if given and labelled and given != labelled:
             raise InvalidInput("%s %r contradicts the alert, which is about %s %r" % (name, given, name, labelled))
+    scope = _text(request.get("scope")) or "service"
+    if scope not in ("service", "namespace"):
+        raise InvalidInput("scope %r: expected service (the alert's service, the default) or namespace (every service)" % (scope,))
     namespace = given_namespace or alert_namespace or DEFAULT_NAMESPACE
-    service = given_service or alert_service
+    # scope=namespace: one run for the whole namespace's outage (Event-Driven Ansible sends one
+    # run per group of alerts), so the alert's service label does not narrow the run.
+    service = given_service or (alert_service if scope == "service" else "")
     severity = _text(request.get("severity"))
     incident_id = _text(request.get("incident_id"))
     for name, value in (("namespace", namespace), ("service", service), ("severity", severity), ("incident_id", incident_id)):

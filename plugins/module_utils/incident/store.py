@@ -27,7 +27,7 @@ import fcntl
 import os
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import IncidentError
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import utc_now
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import to_utc, utc_now
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import (
     RECORD_FILE,
     load_incident,
@@ -38,6 +38,9 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 STORE_LOCK = ".store.lock"
 # How far ahead a new id may move when its second is taken.
 MAX_ID_PROBES = 300
+# How far an alert's start may lie from its incident's opening: alerts of one outage fire
+# minutes apart and the run opens the incident after the first one fired.
+ALERT_LEAD = datetime.timedelta(hours=1)
 
 
 def store_root(incident_dir):
@@ -110,18 +113,40 @@ def same_scope(record, cluster, namespace):
     return record.get("namespace") == namespace and (record.get("cluster") or None) == (cluster or None)
 
 
-def find_incident(incident_dir, cluster=None, namespace=None, alert_key=None):
-    """The incident a run should continue, and why: ``(record, 'alert'|'scope')`` or ``(None, None)``."""
-    open_in_scope = None
+def _covers(record, moment):
+    """Whether the incident was the scope's outage at ``moment`` (an alert's start): opened
+    before it or at most ALERT_LEAD after it (the run starts after the alert fires), and not
+    resolved before it."""
+    try:
+        opened = to_utc(record.get("opened_at"))
+        resolved = to_utc(record["resolved_at"]) if record.get("resolved_at") else None
+    except (IncidentError, TypeError, ValueError):
+        return False
+    return opened <= moment + ALERT_LEAD and (resolved is None or resolved >= moment)
+
+
+def find_incident(incident_dir, cluster=None, namespace=None, alert_key=None, during=None):
+    """The incident a run should continue, and why: ``(record, 'alert'|'scope'|'time')`` or ``(None, None)``.
+
+    ``during`` (a resolved alert's start) also finds the scope's incident, resolved or not, that
+    was the outage when the alert fired: an alert of the storm that never started a run of its own.
+    """
+    open_in_scope = at_the_time = None
+    moment = to_utc(during) if during else None
     for record in records(incident_dir):
         if alert_key and alert_key in alert_keys(record):
             return record, "alert"
-        if (open_in_scope is None and namespace and record.get("status") != "resolved"
-                and same_scope(record, cluster, namespace)):
+        if not namespace or not same_scope(record, cluster, namespace):
+            continue
+        if open_in_scope is None and record.get("status") != "resolved":
             open_in_scope = record
             if not alert_key:
                 break
-    return (open_in_scope, "scope") if open_in_scope else (None, None)
+        if at_the_time is None and moment is not None and _covers(record, moment):
+            at_the_time = record
+    if open_in_scope:
+        return open_in_scope, "scope"
+    return (at_the_time, "time") if at_the_time else (None, None)
 
 
 def allocate_id(incident_dir, now=None, check_mode=False):

@@ -483,7 +483,8 @@ def judge_outcome(plans, actions, verification=None, check_mode=False, policy=No
     ``verification``: ``{"unhealthy": [names], "health_failed": [names]}`` read after
     the actions (None in check mode, where nothing is verified). Escalate when an
     action failed or was stopped by its budget, a plan is to escalate, a service is
-    still unhealthy or a health endpoint fails; otherwise resolved. A plan without an
+    still unhealthy, a health endpoint fails or the alert's metric is still over its
+    threshold (``verification["metrics"]["verified"]`` false); otherwise resolved. A plan without an
     owner goes to ``policy``'s default owner (the operator's ``incident_policy``).
     """
     fallback = effective_policy(policy)["owners"]["default"]
@@ -506,6 +507,11 @@ def judge_outcome(plans, actions, verification=None, check_mode=False, policy=No
     ))
     if health_failed:
         reasons.append("health check failing: " + ", ".join(health_failed))
+    # Kubernetes says ready but the alert's metric is still over its threshold: not restored.
+    metrics = verification.get("metrics") or {}
+    if metrics.get("verified") is False:
+        reasons.append("metrics: %s" % metrics.get("status"))
+        owners = sorted(set(owners + [p.get("owner") or fallback for p in plans] + ([] if plans else [fallback])))
     if check_mode:
         status = "planned"
     else:

@@ -65,3 +65,12 @@ def test_an_operator_input_that_contradicts_the_alert_is_refused(field, value):
 def test_a_bad_alert_is_refused_before_anything_runs():
     with pytest.raises(InvalidInput, match="alert.labels"):
         validate_request({"alert": {"name": "ServiceDown", "labels": {"namespace": {"$ne": 1}}}})
+
+
+def test_a_namespace_scoped_alert_run_covers_every_service_of_the_namespace():
+    alert = {"labels": {"alertname": "ServiceDown", "namespace": "shop", "service": "cart"}}
+    assert validate_request({"alert": alert})["service"] == "cart"
+    whole = validate_request({"alert": alert, "scope": "namespace"})
+    assert (whole["namespace"], whole["service"]) == ("shop", "")
+    with pytest.raises(InvalidInput, match="scope 'cluster'"):
+        validate_request({"alert": alert, "scope": "cluster"})

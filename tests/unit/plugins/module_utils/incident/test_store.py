@@ -67,6 +67,29 @@ def test_another_alert_joining_an_open_incident_is_listed_once(tmp_path):
     assert types.count("alert_joined") == 1
 
 
+def test_a_resolved_notification_marks_its_alert_resolved_once_and_leaves_the_incident_open(tmp_path):
+    alert = {"name": "ServiceDown", "labels": {"namespace": "payments", "service": "ledger"},
+             "fingerprint": "a1b2c3d4e5f60718", "startsAt": "2026-11-27T03:14:00Z"}
+    first = open_run(tmp_path, alert=alert)
+    resolved = dict(alert, status="resolved", endsAt="2026-11-27T03:20:00.5Z")
+    for dummy in range(2):  # Alertmanager may send the resolved notification again
+        update = open_run(tmp_path, incident_id=first["incident_id"], alert=resolved, severity=None)
+    record = update["incident"]
+    assert record["alert"]["status"] == "resolved" and record["alert"]["ends_at"].startswith("2026-11-27T03:20:00")
+    assert record["status"] != "resolved"  # the services' outcomes resolve the incident, not the alert
+    types = [e["type"] for e in inc.read_timeline(update["timeline_path"])]
+    assert types.count("alert_resolved") == 1 and not update["changed"]
+
+
+def test_a_resolved_alert_the_incident_did_not_list_is_listed_with_its_resolution(tmp_path):
+    first = open_run(tmp_path, alert={"name": "ServiceDown", "labels": {"service": "ledger"}})
+    other = {"name": "ServiceDown", "labels": {"service": "billing"}, "fingerprint": "ff00",
+             "startsAt": "2026-11-27T03:14:30Z", "status": "resolved", "endsAt": "2026-11-27T03:19:00Z"}
+    update = open_run(tmp_path, incident_id=first["incident_id"], alert=other, severity=None)
+    listed = update["incident"]["alerts"]
+    assert [(a["labels"]["service"], a["status"]) for a in listed] == [("billing", "resolved")]
+
+
 def test_join_open_false_always_opens_a_new_incident(tmp_path):
     ids = {open_run(tmp_path, join_open=False)["incident_id"] for dummy in range(3)}
     assert ids == {"incident-2026-11-27-031500", "incident-2026-11-27-031501", "incident-2026-11-27-031502"}
@@ -169,3 +192,17 @@ def test_free_text_and_alert_annotations_are_redacted_before_they_are_written(tm
     written = (tmp_path / result["incident_id"] / "incident.json").read_text()
     assert "hunter2" not in written and "abcd1234efgh5678" not in written and "abcdefghijklmnopqrstuvwx" not in written
     assert result["incident"]["impact"] == "login fails: password=[REDACTED] rejected"
+
+
+def test_a_resolved_alert_of_the_storm_finds_the_outage_it_fired_in(tmp_path):
+    first = open_run(tmp_path, alert={"name": "ServiceDown", "labels": {"service": "ledger"}})
+    open_run(tmp_path, incident_id=first["incident_id"], state="resolved", severity=None,
+             now=NOW + datetime.timedelta(minutes=5))
+    # Another alert of the same outage (it started a minute before the run opened the incident).
+    record, why = store.find_incident(str(tmp_path), CLUSTER, "payments", "ff00@x", during="2026-11-27T03:14:00Z")
+    assert (record["id"], why) == (first["incident_id"], "time")
+    # An alert that started after the incident was resolved, or on another namespace, is not its.
+    assert store.find_incident(str(tmp_path), CLUSTER, "payments", "ff00@x", during="2026-11-27T03:30:00Z") == (None, None)
+    assert store.find_incident(str(tmp_path), CLUSTER, "search", "ff00@x", during="2026-11-27T03:14:00Z") == (None, None)
+    # Without a start (a firing alert) a resolved incident is never continued by scope.
+    assert store.find_incident(str(tmp_path), CLUSTER, "payments", "ff00@x") == (None, None)

@@ -61,3 +61,16 @@ def test_outcome_without_plans_goes_to_the_default_owner():
     verification = {"unhealthy": ["svc"], "health_failed": []}
     assert classify.judge_outcome([], [], verification)["owners"] == ["development"]
     assert classify.judge_outcome([], [], verification, policy={"owners": {"default": "infrastructure"}})["owners"] == ["infrastructure"]
+
+
+def test_ready_pods_with_the_metric_still_over_its_threshold_are_not_restored():
+    plans = [{"workload": "svc", "action": "delete_pod", "reason": "crashed", "owner": "development"}]
+    actions = [{"action": "delete_pod", "kind": "Deployment", "service": "svc", "ok": True, "msg": "deleted"}]
+    ready = {"unhealthy": [], "health_failed": []}
+    over = dict(ready, metrics={"verified": False, "status": "still over the threshold after 90 s"})
+    outcome = classify.judge_outcome(plans, actions, over)
+    assert outcome["status"] == "escalated" and outcome["reasons"] == ["metrics: still over the threshold after 90 s"]
+    assert outcome["owners"] == ["development"]
+    # Not verified (no Prometheus, or it failed) leaves the readiness verdict standing.
+    for metrics in ({"verified": None, "status": "not verified: Prometheus at x is unreachable"}, {"verified": True}):
+        assert classify.judge_outcome(plans, actions, dict(ready, metrics=metrics))["status"] == "resolved"
