@@ -13,7 +13,9 @@ test's own namespace (loop-<hex>). The timings of each step are printed and writ
 $DRILL_RUN/alert-loop-timings.json (docs/benchmarks.md quotes them).
 
 Also: the Grafana dashboard's panels return data from the drill Prometheus while their
-alert fires (ServiceDown here; the stand-ins' alerts in test_alert_drills.py).
+alert fires (ServiceDown here; the stand-ins' alerts in test_alert_drills.py), and with
+Prometheus down a run still heals on Kubernetes evidence and records that the metrics were
+not verified.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pytest
 import drill
 import eda
 import prom
+from playbook import playbook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 import alerting_util  # noqa: E402  (the dashboard reader shared with the unit tests)
@@ -44,7 +47,7 @@ def namespace():
     eda.remove_namespace(name)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def rulebook(tmp_path_factory, namespace):
     """The rulebook where the drill Alertmanager sends, with the drill's token."""
     run = Path(drill.env()["DRILL_RUN"])
@@ -132,3 +135,27 @@ def test_a_fault_is_alerted_routed_healed_and_resolved_end_to_end(namespace, rul
     report = {k: round(v, 1) for k, v in steps.items()}
     (Path(drill.env()["DRILL_RUN"]) / "alert-loop-timings.json").write_text(json.dumps(report, indent=1))
     print("alert loop timings:", json.dumps(report))
+
+
+def test_with_prometheus_down_the_run_heals_on_kubernetes_evidence_and_says_metrics_were_not_verified(
+        namespace, tmp_path):
+    # No rulebook listens now (its fixture ended with the first test): this run is the only actor.
+    pod = drill.pods("cart", namespace=namespace)[0].metadata.name
+    drill.inject_pod_fault(pod, "crashloop", namespace=namespace)
+    drill.wait_for(lambda: not drill.workload_ready("cart", 2, namespace=namespace), 60, message="cart to fail")
+    incidents = tmp_path / "incidents"
+    # Nothing listens on port 9 (discard): Prometheus is "down" for this run.
+    result = playbook("service_down.yml", "-i", eda.inventory(tmp_path / "inventory.yml", incidents),
+                      "-e", "namespace=" + namespace, "-e", "service=cart", "-e", "prometheus_url=http://127.0.0.1:9")
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert drill.workload_ready("cart", 2, namespace=namespace)
+    record_dir = next(incidents.glob("incident-*"))
+    record = json.loads((record_dir / "incident.json").read_text())
+    assert record["status"] == "resolved" and record["services"]["cart"]["status"] == "restored"
+    events = [json.loads(line) for line in (record_dir / "timeline.jsonl").read_text().splitlines()]
+    notes = [e for e in events if e.get("type") == "note" and "Metrics not available" in e.get("message", "")]
+    assert notes and "unreachable" in notes[0]["data"]["reason"]
+    restored = next(e for e in events if e.get("type") == "service_restored")
+    assert "metrics: not verified: Prometheus at http://127.0.0.1:9 is unreachable" in restored["message"]
+    assert restored["data"]["metrics"]["verified"] is None
+    assert not (record_dir / "artifacts" / "metrics").exists()

@@ -15,8 +15,10 @@ pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
 # Drills whose behaviour the fast tier also proves elsewhere run in the long tier only (make test-long):
 # check mode (test_check_mode_prints_the_plan_and_changes_nothing, every campaign run's --check), a
 # healthy namespace changing nothing (the second runs of test_shared_incidents and test_remediation),
-# a transient OOM kill (handled exactly as a transient crash, which has its own drill).
-LONG_SCENARIOS = ("service_down_check", "service_down_healthy", "service_down_oom")
+# a transient OOM kill (handled exactly as a transient crash), a transient crash (one replica crash-looping,
+# evicted and verified Ready: the alert loop of test_alert_loop, the rulebook storm of test_eda_rulebook and
+# the Prometheus-down run prove it, and test_shared_incidents' second runs the idempotence).
+LONG_SCENARIOS = ("service_down_check", "service_down_healthy", "service_down_oom", "service_down_transient_crash")
 SCENARIOS = [pytest.param(name, marks=pytest.mark.long) if name in LONG_SCENARIOS else name
              for name in sorted(p.name for p in (ROOT / "extensions/molecule").glob("service_down_*") if (p / "molecule.yml").exists())]
 
