@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 
 include tools/quality.mk
 
-.PHONY: help deps venv system-packages drill-build drill-up drill-down run unit integration test test-long bench clean-venv
+.PHONY: help deps venv system-packages drill-build drill-up drill-down run eda unit integration test test-long bench clean-venv
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | sort
@@ -68,6 +68,15 @@ drill-down:  ## stop the drill environment; leaves no process behind
 run: drill-up  ## the main job: inject FAULT (crashloop|oomkilled|imagepull|notready|none) into one SERVICE pod, run service_down.yml
 	@if [ "$(FAULT)" != none ]; then bash drill/fault.sh pod $(SERVICE) $(FAULT); fi
 	ansible-playbook playbooks/service_down.yml -e namespace=ai-orchestrator $(RUN_ARGS)
+
+# Alerts in the loop on the drill: the drill's Alertmanager posts to this rulebook, which runs
+# the scenario playbooks (docs/eda.md); break a pod with drill/fault.sh and watch. Ctrl-C stops it.
+eda: drill-up  ## run the Event-Driven Ansible rulebook behind the drill's Alertmanager (foreground)
+	@set -a; source drill/drill.env; set +a; \
+	ALERT_WEBHOOK_TOKEN="$$(cat "$$DRILL_RUN/secrets/eda_token")" ALERT_WEBHOOK_PORT=$$DRILL_EDA_PORT \
+	ANSIBLE_CONFIG=$(CURDIR)/ansible.cfg ansible-rulebook -r extensions/eda/rulebooks/alertmanager.yml \
+	  -i inventory/drill.yml --vars extensions/eda/vars/alert_routes.yml \
+	  --env-vars ALERT_WEBHOOK_TOKEN,ALERT_WEBHOOK_PORT --max-concurrent-actions 4
 
 unit: deps  ## unit tests only (no servers)
 	$(PYTHON) -m pytest tests/unit -p no:cacheprovider -q $(PYTEST_ARGS)
