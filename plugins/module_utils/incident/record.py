@@ -590,6 +590,7 @@ def _record_alert_resolved(record, alert, now, event):
     else:
         entry = next((a for a in record.get("alerts") or [] if a.get("key") == alert["key"]), None)
         if entry is None:
+            # Listed as it was while firing, so the resolution below applies (and is recorded) once.
             entry = dict(alert, received_at=format_time(now))
             entry.pop("ends_at", None)
             entry["status"] = "firing"

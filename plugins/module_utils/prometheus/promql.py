@@ -32,7 +32,7 @@ SERVICE_JOB = "ai-orchestrator"
 
 # Scenario queries by alert name. {sel} is the namespace/cluster matcher list, {app} the
 # same for the services' own metrics (their scrape job); {svc} a regex of the services,
-# {win} the rate window.
+# {win} the rate window (the rules' own, "window").
 QUERIES = {
     "ServiceDown": {
         "evidence": {
@@ -50,7 +50,7 @@ QUERIES = {
             ' or (kube_statefulset_replicas{{{sel},statefulset=~"{svc}"}}'
             ' - kube_statefulset_status_replicas_ready{{{sel},statefulset=~"{svc}"}}) > 0'
             ' or up{{job="ai-orchestrator",{sel},service=~"{svc}"}} == 0'),
-        "rate_window": 0,
+        "window": None,  # availability is a gauge: no rate window
     },
     "HighErrorRate": {
         "evidence": {
@@ -64,7 +64,7 @@ QUERIES = {
             '(sum by (service) (rate(http_requests_total{{{app},service=~"{svc}",code=~"5.."}}[{win}]))'
             ' / (sum by (service) (rate(http_requests_total{{{app},service=~"{svc}"}}[{win}])) >= %s)) > %s'
             % (MIN_REQUEST_RATE, ERROR_RATIO)),
-        "rate_window": 300,
+        "window": "5m",
     },
     "HighResponseTime": {
         "evidence": {
@@ -78,7 +78,7 @@ QUERIES = {
         "recovery": (
             'histogram_quantile(0.95, sum by (service, le) (rate(http_request_duration_seconds_bucket'
             '{{{sel},service=~"{svc}"}}[{win}]))) > %s' % RESPONSE_TIME_P95_SECONDS),
-        "rate_window": 300,
+        "window": "5m",
     },
     "WorkflowExecutionFailureRate": {
         "evidence": {
@@ -92,7 +92,7 @@ QUERIES = {
             '(sum by (service, engine) (rate(workflow_executions_total{{{app},service=~"{svc}",status="failure"}}[{win}]))'
             ' / (sum by (service, engine) (rate(workflow_executions_total{{{app},service=~"{svc}"}}[{win}])) >= %s)) > %s'
             % (MIN_EXECUTION_RATE, WORKFLOW_FAILURE_RATIO)),
-        "rate_window": 600,
+        "window": "10m",
     },
 }
 
@@ -141,10 +141,10 @@ def alert_queries(alert, namespace, services=(), cluster="", window=""):
     if entry is None:
         return {"evidence": {"firing_alerts": "ALERTS{alertstate=\"firing\",alertname=%s,%s}" % (promql_string(alert), sel)},
                 "recovery": "", "rate_window": 0}
-    win = window or ("%dm" % (entry["rate_window"] // 60) if entry["rate_window"] else "5m")
+    win = window or entry["window"] or "5m"
     fill = dict(sel=sel, app="job=%s,%s" % (promql_string(SERVICE_JOB), sel), svc=svc, win=win)
     return {
         "evidence": dict((name, query.format(**fill)) for name, query in entry["evidence"].items()),
         "recovery": entry["recovery"].format(**fill),
-        "rate_window": _window_seconds(win) if entry["rate_window"] else 0,
+        "rate_window": _window_seconds(win) if entry["window"] else 0,
     }
