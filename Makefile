@@ -90,8 +90,9 @@ test: deps drill-build  ## what CI runs: unit, integration, one drill per behavi
 test-long: deps drill-build  ## the longer tier: test plus the tests marked long, then the benchmark (BENCH_ARGS)
 	PYTHON=$(PYTHON) PYTEST_ARGS="$(PYTEST_ARGS)" BENCH_ARGS="$(BENCH_ARGS)" tools/test.sh long
 
-bench: drill-up  ## diagnosis benchmark at 10/100/1000/5000 pods (writes docs/benchmarks.md)
+bench: drill-up  ## diagnosis benchmark at 10/100/1000/5000 pods, then the 1 GB restore benchmark (RESTORE_BENCH_ARGS; both write docs/benchmarks.md)
 	$(PYTHON) tests/benchmarks/diagnosis_bench.py $(BENCH_ARGS)
+	$(PYTHON) tests/benchmarks/restore_bench.py $(RESTORE_BENCH_ARGS)
 
 clean-venv:  ## remove the cached Python environment
 	rm -rf $(VENV)

@@ -46,11 +46,31 @@ wait_timeout=${DRILL_WAIT_TIMEOUT:-180}
 # 30-45 s. kwokctl's default factor 5 (lease and grace period 200 s) suits thousands of
 # nodes, not a drill.
 heartbeat_factor=1
-# What the cluster is made from: a change in drill/kwok/*.yaml or in these settings makes
-# `up` recreate the cluster (checked against $run/config.sha256, written at creation).
+# kwokctl's --config files: drill/kwok/*.yaml but the kwok objects drill/cluster.sh applies
+# through the API at every `up` (portforward.yaml).
+kwok_config_files() {
+  local f
+  for f in "$here"/kwok/*.yaml; do
+    [ "$(basename "$f")" = portforward.yaml ] || printf '%s\n' "$f"
+  done
+}
+
+# What the cluster is made from: a change in kwokctl's --config files or in these settings
+# makes `up` recreate the cluster (checked against $run/config.sha256, written at creation).
+# `config_sum before-port-forward`: the sum a cluster made before kwok's ClusterPortForward
+# objects were enabled (the enableCRDs line in kwokctl.yaml) has, see upgrade_port_forward.
 config_sum() {
-  { cat "$here"/kwok/*.yaml; echo "heartbeat-factor=$heartbeat_factor $KUBE_VERSION $KWOK_VERSION $ETCD_VERSION $METRICS_SERVER_VERSION"; } |
-    sha256sum | cut -d' ' -f1
+  local f
+  {
+    while IFS= read -r f; do
+      if [ "${1:-}" = before-port-forward ] && [ "$(basename "$f")" = kwokctl.yaml ]; then
+        grep -v '^  - ClusterPortForward' "$f"
+      else
+        cat "$f"
+      fi
+    done < <(kwok_config_files)
+    echo "heartbeat-factor=$heartbeat_factor $KUBE_VERSION $KWOK_VERSION $ETCD_VERSION $METRICS_SERVER_VERSION"
+  } | sha256sum | cut -d' ' -f1
 }
 
 log() { printf '[drill-cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -99,7 +119,7 @@ render_config() {
   local manifests f
   manifests=$(metrics_server_manifests)
   rm -rf "$run/config" && mkdir -p "$run/config" "$run/logs"
-  for f in "$here"/kwok/*.yaml; do
+  for f in $(kwok_config_files); do
     sed -e "s#@DRILL_KWOK_LOGS@#$run/logs#g" \
       -e "s#@DRILL_PODBIN@#$here/podbin#g" \
       -e "s#@HOST_PATH@#$PATH#g" \
@@ -347,7 +367,63 @@ metrics_api_ready() {
   [ "$(kc get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ]
 }
 
+# kwok's own Go module (the CRDs kwokctl installs), from the module cache as for metrics-server.
+kwok_module() {
+  local dir
+  dir=$(cd /tmp && GOFLAGS=-mod=mod GOTOOLCHAIN=local go mod download -json \
+    "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [ -d "$dir/kustomize/crd/bases" ] || die "kwok $KWOK_VERSION module source not found (go mod download)"
+  echo "$dir"
+}
+
+# `kubectl port-forward` to postgres-0 and redis-0 (drill/kwok/portforward.yaml): applied at
+# every `up`, so a changed DRILL_PG_PORT/DRILL_REDIS_PORT or a cluster made before it gets it.
+apply_port_forwards() {
+  if ! kc get crd clusterportforwards.kwok.x-k8s.io >/dev/null 2>&1; then
+    log "note: this cluster predates port forwarding and has other changes; drill/cluster.sh down && up enables it"
+    return 0
+  fi
+  kc wait --for condition=established --timeout=30s crd/clusterportforwards.kwok.x-k8s.io >/dev/null
+  mkdir -p "$run"
+  sed -e "s#\"@DRILL_PG_PORT@\"#$DRILL_PG_PORT#g" -e "s#\"@DRILL_REDIS_PORT@\"#$DRILL_REDIS_PORT#g" \
+    "$here/kwok/portforward.yaml" >"$run/portforward.yaml"
+  kc apply -f "$run/portforward.yaml" >/dev/null
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+kwok_controller_pid() {
+  local pid
+  pid=$(cat "$cluster_dir/pids/kwok-controller.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+# A healthy cluster made before port forwarding was enabled (its only difference from the
+# current settings): enable it in place instead of recreating the cluster. Installs the
+# ClusterPortForward CRD, adds it to kwok-controller's --enable-crds in the cluster's own
+# kwok.yaml and restarts kwok-controller alone (kwokctl start starts what is not running);
+# pods, nodes and injected faults stay as they are.
+upgrade_port_forward() {
+  grep -q -- '--enable-crds=.*ClusterPortForward' "$cluster_dir/kwok.yaml" 2>/dev/null && return 0
+  [ "$(cat "$run/config.sha256" 2>/dev/null)" = "$(config_sum before-port-forward)" ] || return 0
+  log "enabling port forwarding on the running cluster (restarting kwok-controller only)"
+  kc apply -f "$(kwok_module)/kustomize/crd/bases/kwok.x-k8s.io_clusterportforwards.yaml" >/dev/null
+  kc wait --for condition=established --timeout=30s crd/clusterportforwards.kwok.x-k8s.io >/dev/null
+  sed -i -e 's/^\(  - --enable-crds=.*\)$/\1,ClusterPortForward/' \
+    -e '/^  enableCRDs:$/a\  - ClusterPortForward' "$cluster_dir/kwok.yaml"
+  local pid
+  if pid=$(kwok_controller_pid); then
+    kill "$pid"
+    poll 30 pid_gone "$pid" || die "kwok-controller (pid $pid) did not stop"
+  fi
+  "$kwokctl" start cluster --name "$name" --timeout 120s >&2 || die "kwokctl could not start kwok-controller again"
+  wait_for 60 "kwok-controller" kwok_controller_pid
+  wait_for 60 "nodes Ready" nodes_ready
+  config_sum >"$run/config.sha256"
+}
+
 apply_fixture() {
+  apply_port_forwards
   kc apply -f "$here/fixture/00-nodes.yaml" -f "$here/fixture-workloads/00-nodes.yaml" >/dev/null
   wait_for 60 "nodes Ready" nodes_ready
   wait_for 60 "drill-workloads' nodes Ready" workloads_nodes_ready
@@ -381,6 +457,7 @@ cmd_up() {
   check_binaries
   link_kubectl
   if [ -d "$cluster_dir" ] && healthy; then
+    upgrade_port_forward
     if [ "$(cat "$run/config.sha256" 2>/dev/null)" != "$(config_sum)" ]; then
       # kwok reads its stages, kwokctl its settings, only when the cluster is created.
       log "drill/kwok settings changed since the cluster was created: recreating it"
@@ -401,6 +478,7 @@ cmd_up() {
         log "note: some drill-workloads are not Ready (a drill fault injected?): kubectl -n $workloads_ns get pods"
       fi
       workloads_ready || log "note: some fixture workloads are not Ready (a drill fault injected?): kubectl -n $namespace get pods"
+      apply_port_forwards
       log "already up and healthy (no-op) in $(elapsed "$t0")s"
       return 0
     fi
@@ -410,6 +488,7 @@ cmd_up() {
     [ -s "$DRILL_KUBECONFIG" ] || "$kwokctl" get kubeconfig --name "$name" >"$DRILL_KUBECONFIG" 2>/dev/null || true
     if "$kwokctl" start cluster --name "$name" --timeout 120s >&2 && poll 60 api_ready; then
       mode=warm
+      upgrade_port_forward
     else
       log "restart failed: recreating the cluster"
       cmd_down

@@ -87,8 +87,40 @@ pg_init() {
     'host    all       all   127.0.0.1/32  scram-sha-256' | as_pg tee "$pg_data/pg_hba.conf" >/dev/null
 }
 
-pg_configure() { # rewritten at every start so drill.env's port is always the one used
-  as_pg tee "$pg_data/drill.conf" >/dev/null <<EOF
+# TLS for clients that verify the server (ssl_mode verify-full): a drill CA and a server
+# certificate for the names a client may use, directly (127.0.0.1, localhost) or through a
+# port-forward to the pod (postgres, postgres.ai-orchestrator.svc[.cluster.local]). Made once;
+# clients trust $pg_tls/ca.crt. Plain connections keep working (pg_hba's host lines take both).
+pg_tls=$secrets/pg-tls
+pg_tls_names="DNS:localhost,IP:127.0.0.1,DNS:postgres,DNS:postgres.ai-orchestrator,DNS:postgres.ai-orchestrator.svc,DNS:postgres.ai-orchestrator.svc.cluster.local"
+
+pg_tls_ensure() {
+  [ -s "$pg_tls/server.crt" ] && [ -s "$pg_tls/server.key" ] && [ -s "$pg_tls/ca.crt" ] && return
+  command -v openssl >/dev/null || die "openssl not found: install the Debian package openssl (the drill PostgreSQL's TLS certificate)"
+  log "postgres: TLS certificate for $pg_tls_names"
+  mkdir -p "$pg_tls" && chmod 700 "$secrets" "$pg_tls"
+  (
+    umask 077
+    cd "$pg_tls"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
+      -subj "/CN=ai-orchestrator drill CA" -keyout ca.key -out ca.crt.tmp 2>/dev/null
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+      -subj "/CN=postgres.ai-orchestrator.svc" -keyout server.key.tmp -out server.csr 2>/dev/null
+    printf '%s\n' "subjectAltName=$pg_tls_names" basicConstraints=CA:FALSE \
+      keyUsage=digitalSignature,keyEncipherment extendedKeyUsage=serverAuth >server.ext
+    openssl x509 -req -in server.csr -CA ca.crt.tmp -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile server.ext -out server.crt.tmp 2>/dev/null
+    rm -f server.csr server.ext ./*.srl
+    # PostgreSQL reads its key only when its own user owns it (or root does) with no access for others.
+    [ "$(id -u)" != 0 ] || chown "$pg_os_user:" server.key.tmp
+    chmod 644 ca.crt.tmp server.crt.tmp
+    mv server.key.tmp server.key && mv server.crt.tmp server.crt && mv ca.crt.tmp ca.crt
+  ) || die "could not make the TLS certificate in $pg_tls"
+}
+
+pg_configure() { # rewritten at every `up` so drill.env's port is always the one used; 0 when it changed
+  local conf
+  conf=$(cat <<EOF
 listen_addresses = '127.0.0.1'
 port = $DRILL_PG_PORT
 unix_socket_directories = '$pg_dir'
@@ -99,7 +131,25 @@ track_io_timing = on
 max_connections = 50
 shared_buffers = 64MB
 log_min_duration_statement = 500
+ssl = on
+ssl_cert_file = '$pg_tls/server.crt'
+ssl_key_file = '$pg_tls/server.key'
 EOF
+  )
+  [ "$(as_pg cat "$pg_data/drill.conf" 2>/dev/null)" != "$conf" ] || return 1
+  printf '%s\n' "$conf" | as_pg tee "$pg_data/drill.conf" >/dev/null
+}
+
+# A running server takes a changed drill.conf with a reload (ssl among others); what needs a
+# restart is only reported.
+pg_reconfigure() {
+  pg_tls_ensure
+  pg_configure || return 0
+  as_pg "$DRILL_PG_BINDIR/pg_ctl" -D "$pg_data" reload >/dev/null || die "postgres: reload failed, see $pg_dir/server.log"
+  local pending
+  sleep 0.5
+  pending=$(pg_psql -d postgres -tAc "SELECT string_agg(name, ', ') FROM pg_settings WHERE pending_restart" 2>/dev/null || true)
+  log "postgres: configuration reloaded${pending:+ (takes effect at the next restart: $pending)}"
 }
 
 pg_seed() {
@@ -120,11 +170,12 @@ pg_seed() {
 
 pg_up() {
   need_postgres
-  if pg_running; then log "postgres already running"; return; fi
+  if pg_running; then pg_reconfigure; log "postgres already running"; return; fi
   claim_port "$DRILL_PG_PORT" postgres
   ensure_secret postgres_password
   [ -s "$pg_data/PG_VERSION" ] || pg_init
-  pg_configure
+  pg_tls_ensure
+  pg_configure || true
   as_pg "$DRILL_PG_BINDIR/pg_ctl" -D "$pg_data" -l "$pg_dir/server.log" -w -t 60 start >/dev/null ||
     die "postgres did not start, see $pg_dir/server.log"
   wait_for 30 "postgres on 127.0.0.1:$DRILL_PG_PORT" pg_ready || die "postgres does not answer, see $pg_dir/server.log"

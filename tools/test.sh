@@ -26,7 +26,9 @@ esac
 workers=()
 [ "${PYTEST_WORKERS:-1}" -gt 1 ] && workers=(-n "$PYTEST_WORKERS" --dist loadgroup)
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
-"$python" -m pytest tests/unit tests/integration -p no:cacheprovider -q -m "$marks" "${workers[@]}" ${PYTEST_ARGS:-}
+# The slowest tests are listed at the end, so the suite's budget (25 min warm) can be kept.
+"$python" -m pytest tests/unit tests/integration -p no:cacheprovider -q -m "$marks" "${workers[@]}" \
+  --durations=40 --durations-min=5 ${PYTEST_ARGS:-}
 pytest_rc=$?
 # pytest exits 5 when a marker selects nothing; an empty `alone` set is not a failure.
 # shellcheck disable=SC2086

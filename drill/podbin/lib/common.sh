@@ -38,19 +38,44 @@ podbin_secret() {
   cat "$file"
 }
 
-# The pod's /backups volume is $DRILL_RUN/backups; rewrite paths in arguments
-# (/backups/x, --file=/backups/x, -f/backups/x) into POD_ARGS.
+# The pod's /backups volume is $DRILL_RUN/backups and its data volume
+# /var/lib/postgresql/data (PGDATA .../pgdata) is the drill cluster's data directory;
+# rewrite paths in arguments (/backups/x, --file=/backups/x, of=/backups/x, -f/backups/x)
+# into POD_ARGS.
+PODBIN_PGDATA=/var/lib/postgresql/data/pgdata
+podbin_map_path() {
+  local path=$1 b=$DRILL_RUN/backups d=$DRILL_RUN/postgres/data
+  case $path in
+    /backups | /backups/*) printf '%s' "$b${path#/backups}" ;;
+    "$PODBIN_PGDATA" | "$PODBIN_PGDATA"/*) printf '%s' "$d${path#"$PODBIN_PGDATA"}" ;;
+    /var/lib/postgresql/data | /var/lib/postgresql/data/*) printf '%s' "$d${path#/var/lib/postgresql/data}" ;;
+    *) printf '%s' "$path" ;;
+  esac
+}
+
 podbin_map_paths() {
-  local arg b=$DRILL_RUN/backups
+  local arg
   POD_ARGS=()
   for arg in "$@"; do
     case $arg in
-      /backups | /backups/*) arg=$b${arg#/backups} ;;
-      --*=/backups | --*=/backups/*) arg=${arg%%=*}=$b${arg#*=/backups} ;;
-      -?/backups | -?/backups/*) arg=${arg:0:2}$b${arg:10} ;;
+      /backups | /backups/* | /var/lib/postgresql/data | /var/lib/postgresql/data/*) arg=$(podbin_map_path "$arg") ;;
+      ?*=/backups | ?*=/backups/* | ?*=/var/lib/postgresql/data | ?*=/var/lib/postgresql/data/*)
+        arg=${arg%%=*}=$(podbin_map_path "${arg#*=}") ;;
+      -?/backups | -?/backups/*) arg=${arg:0:2}$(podbin_map_path "${arg:2}") ;;
     esac
     POD_ARGS+=("$arg")
   done
+}
+
+# A file tool (cat, dd, df, grep, ls, mv, rm, sha256sum, stat) as run in the pod: the real one
+# with the pod's paths mapped. realbin never returns a wrapper, so no guard is needed
+# (and these run inside the PostgreSQL wrappers too).
+podbin_exec_file_tool() {
+  local name=$1 bin
+  shift
+  bin=$(realbin "$name") || podbin_die "$name not found on PATH"
+  podbin_map_paths "$@"
+  exec "$bin" "${POD_ARGS[@]}"
 }
 
 # A copy of these wrappers elsewhere on PATH must not loop into another copy.
