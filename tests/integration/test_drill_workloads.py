@@ -324,6 +324,9 @@ def test_init_imagepull():
 # --- node and controller faults -------------------------------------------------------------
 
 
+# Long tier: the workloads_hands_off molecule drill (make test) stops a node the same way and checks that
+# its pods are escalated as a node problem, which fails when the fault does not show.
+@pytest.mark.long
 def test_node_stops_reporting():
     """aio-worker-5's kubelet stops: the real node lifecycle controller marks the node
     Unknown, taints it unreachable and its pods not Ready; the containers still say ready."""

@@ -33,6 +33,8 @@ def test_scratch_and_seeded_databases_are_dropped_after_use(drill_env):
     assert not pg.database_exists(name + "_pre_restore_1")
 
 
+# Long tier: the fixture's crash and standby are used (and so proven) by the restore and health drills.
+@pytest.mark.long
 def test_private_server_survives_a_crash_and_streams_to_a_standby(tmp_path):
     with pg.PrivateServer(tmp_path, conf={"max_connections": 20}) as srv:
         assert srv.query("SHOW max_connections") == [("20",)]

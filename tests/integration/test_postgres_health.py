@@ -230,6 +230,9 @@ def test_pg_stat_statements_not_preloaded(tmp_path):
         assert r["pg_stat_statements"]["reason"] == "not in shared_preload_libraries (add it and restart PostgreSQL)"
 
 
+# Long tier: make test refuses a restore on a standby (test_postgres_backup_restore.py); the replication and
+# recovery sections of the diagnosis are unit-tested on both kinds of server.
+@pytest.mark.long
 def test_standby_replication_recovery_and_slots(tmp_path):
     with pg.PrivateServer(tmp_path, name="primary") as primary:
         with primary.standby(tmp_path) as standby:
