@@ -184,8 +184,6 @@ error_kind:
   sample: disk
 """
 
-import signal
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import (
@@ -201,6 +199,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     open_session,
     postgres_argument_spec,
     quote_ident,
+    unwind_on_sigterm,
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.tools import (
     check_tools_params,
@@ -243,15 +242,9 @@ def run(params, check_mode, result):
     return result
 
 
-def terminated(signum, frame):
-    # SIGTERM (a task timeout, a cancelled job) unwinds like an error: the current database is
-    # allowed connections again and partial files and databases are removed on the way out.
-    raise SystemExit("terminated by signal %d" % signum)
-
-
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
-    signal.signal(signal.SIGTERM, terminated)
+    unwind_on_sigterm()
     result = {"changed": False}
     try:
         run(module.params, module.check_mode, result)

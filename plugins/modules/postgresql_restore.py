@@ -373,8 +373,6 @@ error_kind:
   sample: confirm_required
 """
 
-import signal
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import (
@@ -390,6 +388,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     open_session,
     postgres_argument_spec,
     quote_ident,
+    unwind_on_sigterm,
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.tools import (
     check_tools_params,
@@ -455,15 +454,9 @@ def run(params, check_mode, holder):
             return restore.run()
 
 
-def terminated(signum, frame):
-    # SIGTERM (a task timeout, a cancelled job) unwinds like an error: the current database is
-    # allowed connections again and partial files and databases are removed on the way out.
-    raise SystemExit("terminated by signal %d" % signum)
-
-
 def main():
     module = AnsibleModule(argument_spec=argspec(), supports_check_mode=True)
-    signal.signal(signal.SIGTERM, terminated)
+    unwind_on_sigterm()
     holder = {}
     try:
         result = run(module.params, module.check_mode, holder)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 
 try:
     import psycopg2
@@ -111,6 +112,16 @@ def error_kind(exc):
     if isinstance(exc, ClusterUnreachable):
         return "unreachable"
     return "cluster"
+
+
+def _terminated(signum, frame):
+    raise SystemExit("terminated by signal %d" % signum)
+
+
+def unwind_on_sigterm():
+    """Make SIGTERM (a task timeout, a cancelled job) unwind like an error, so a module's cleanup runs:
+    the current database is allowed connections again, partial files and databases are removed."""
+    signal.signal(signal.SIGTERM, _terminated)
 
 
 class PostgresError(IncidentResponseError):
