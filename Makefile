@@ -90,9 +90,13 @@ test: deps drill-build  ## what CI runs: unit, integration, one drill per behavi
 test-long: deps drill-build  ## the longer tier: test plus the tests marked long, then the benchmark (BENCH_ARGS)
 	PYTHON=$(PYTHON) PYTEST_ARGS="$(PYTEST_ARGS)" BENCH_ARGS="$(BENCH_ARGS)" tools/test.sh long
 
-bench: drill-up  ## diagnosis benchmark at 10/100/1000/5000 pods, then the 1 GB restore benchmark (RESTORE_BENCH_ARGS; both write docs/benchmarks.md)
+# Arguments of the cache warm-up benchmark (tests/benchmarks/cache_warmup_bench.py --help), e.g. --keys=200000.
+WARMUP_BENCH_ARGS ?=
+
+bench: drill-up  ## diagnosis benchmark at 10/100/1000/5000 pods, the 1 GB restore benchmark (RESTORE_BENCH_ARGS), the cache warm-up benchmark (WARMUP_BENCH_ARGS); all write docs/benchmarks.md
 	$(PYTHON) tests/benchmarks/diagnosis_bench.py $(BENCH_ARGS)
 	$(PYTHON) tests/benchmarks/restore_bench.py $(RESTORE_BENCH_ARGS)
+	$(PYTHON) tests/benchmarks/cache_warmup_bench.py --write-docs $(WARMUP_BENCH_ARGS)
 
 clean-venv:  ## remove the cached Python environment
 	rm -rf $(VENV)

@@ -4,12 +4,17 @@
 # HTTP stand-ins for Langflow, n8n, LangSmith and the api-gateway
 # (drill/dataplane/platform_http.py, failure modes switched on DRILL_DRILLCTL_PORT).
 #
-#   drill/dataplane.sh up       start what is not running (idempotent), wait until it answers
-#   drill/dataplane.sh down     stop everything it started (idempotent)
-#   drill/dataplane.sh status   one line per component; exit 0 when all run, 3 otherwise
+#   drill/dataplane.sh up            start what is not running (idempotent), wait until it answers
+#   drill/dataplane.sh down          stop everything it started (idempotent)
+#   drill/dataplane.sh status        one line per component; exit 0 when all run, 3 otherwise
+#   drill/dataplane.sh restart-http  stop and start the HTTP stand-ins only (a changed
+#                                    platform_http.py; their modes, keys and workflows reset)
+#   drill/dataplane.sh seed-redis    write the platform's Redis seed again (warm-up, sessions,
+#                                    stats, queue, lock); what `up` does for a new Redis
 #
 # State lives in $DRILL_RUN: postgres/ (data, socket, log), redis/, http/, backups/,
-# secrets/ (generated passwords, mode 0600). Installs nothing.
+# secrets/ (generated passwords and the engines' API keys langflow_api_key, n8n_api_key,
+# langsmith_api_key, mode 0600). Installs nothing.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=podbin/lib/common.sh
@@ -231,6 +236,13 @@ redis_seed() {
       echo "HSET workflow:$i:stats executions $((i * 7 % 50)) failures $((i % 4))"
     done
     echo "SET ratelimit:api:user:2 17 EX 60"
+    # Not cache: the execution queue the workers take jobs from and the scheduler's lock.
+    echo "DEL queue:workflow_executions"
+    for i in $(seq 1 10); do
+      printf 'RPUSH queue:workflow_executions "{\\"execution_id\\": %d, \\"workflow_id\\": %d, \\"triggered_by\\": \\"schedule\\"}"\n' \
+        $((400 + i)) $((1 + i % 7))
+    done
+    echo "SET lock:scheduler scheduler-0 EX 300"
   } | redis_cli >/dev/null
   log "redis seeded ($(redis_cli dbsize) keys)"
 }
@@ -253,6 +265,10 @@ http_up() {
   if pid_alive "$http_dir/platform_http.pid"; then log "http stand-ins already running"; return; fi
   local port python
   for port in "${http_ports[@]}"; do claim_port "$port" "the http stand-ins"; done
+  # The engines' API keys: what the stand-ins accept and the platform's clients send.
+  ensure_secret langflow_api_key
+  ensure_secret n8n_api_key
+  ensure_secret langsmith_api_key
   python=$(pick_python)
   mkdir -p "$http_dir"
   # Own session, so a Ctrl-C aimed at whoever called `up` does not stop the drill.
@@ -312,9 +328,23 @@ cmd_status() {
   return "$all"
 }
 
+cmd_restart_http() {
+  http_down
+  http_up
+  log "http stand-ins restarted"
+}
+
+cmd_seed_redis() {
+  redis_running || die "redis is not running: run $0 up"
+  pid_alive "$http_dir/platform_http.pid" || die "the http stand-ins are not running (the gateway's warm-up writes the seed): run $0 up"
+  redis_seed
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  restart-http) cmd_restart_http ;;
+  seed-redis) cmd_seed_redis ;;
+  *) echo "usage: $0 up|down|status|restart-http|seed-redis" >&2; exit 2 ;;
 esac

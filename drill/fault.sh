@@ -27,6 +27,11 @@
 #                                            one pod of WORKLOAD deleted: its controller cannot create the
 #                                            replacement (Warning FailedCreate "exceeded quota")
 #   drill/fault.sh unquota                   delete the quota; the controllers create the missing pods
+#   drill/fault.sh cache corrupt             the gateway's critical cache keys hold garbage: config:engines a
+#                                            string instead of a hash, config:feature_flags JSON that does
+#                                            not parse (runbook "Cache Recovery": a corrupted cache)
+#   drill/fault.sh cache cold                the critical keys are gone (a cold cache after a restart)
+#   drill/fault.sh cache warm                the gateway's warm-up endpoint writes them back (no fault)
 #   drill/fault.sh reset-workloads           nodes back, quota gone, drill-workloads as shipped
 #                                            (drill/fixture-workloads), waits until everything is ready
 # FAULT: crashloop | oomkilled | imagepull | notready | usage-high
@@ -314,6 +319,21 @@ case "$1" in
     done
     workloads_settled || { echo "drill-workloads not back within 120s: kubectl -n $ns get pods" >&2; exit 1; }
     kubectl wait job --all --for=condition=Complete --timeout=60s >/dev/null
+    ;;
+  cache)
+    [ $# -eq 2 ] || usage
+    redis() { REDISCLI_AUTH=$(cat "$DRILL_RUN/secrets/redis_password") redis-cli --no-auth-warning \
+      -h 127.0.0.1 -p "$DRILL_REDIS_PORT" "$@" >/dev/null; }
+    case "$2" in
+      corrupt)
+        redis del config:engines
+        redis set config:engines 'engines: langflow n8n'
+        redis set config:feature_flags '{"async_executions": tru'
+        ;;
+      cold) redis del config:engines config:rate_limits config:feature_flags workflows:active cache:warmed_at ;;
+      warm) curl -fsS -X POST "http://127.0.0.1:$DRILL_GATEWAY_PORT/admin/cache/warmup" >/dev/null ;;
+      *) usage ;;
+    esac
     ;;
   *) usage ;;
 esac

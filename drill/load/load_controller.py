@@ -9,6 +9,15 @@ memory near the limits, so `kubectl top` and metrics-server show exhaustion); on
 scaled to N or more, the label goes and usage falls back to normal. This is what
 makes "resource exhaustion, fixed by scaling up" a drill that can actually be fixed.
 
+The pod link: a Deployment (any namespace) annotated `drill.incident-response.io/standin:
+<service>` (langflow, n8n, langsmith or gateway: the HTTP stand-ins of
+drill/dataplane/platform_http.py) stands for that stand-in's pods. While it has no ready
+replica (all pods crash, or it is scaled to 0), the stand-in is put in mode down through the
+control API (PUT /modes/<service> {"mode": "down", "by": "pod-link"}), so an engine whose pods
+are all down refuses connections as the real one would. Once every annotated Deployment of the
+service has a ready replica again the stand-in goes back to ok - only if its mode is still the
+one the link set (a mode a test or drill/fault.sh set is left alone).
+
 Runs until killed; polls every --interval seconds with one list per kind.
 """
 
@@ -25,6 +34,8 @@ import urllib.request
 
 LOAD = "drill.incident-response.io/load-replicas"
 USAGE = "drill.incident-response.io/usage"
+STANDIN = "drill.incident-response.io/standin"
+LINK = "pod-link"  # the `by` of the modes the link sets
 
 
 class Api(object):
@@ -81,19 +92,72 @@ def reconcile(api, namespace):
     return changed
 
 
+def standins_without_pods(api):
+    """{service: [namespace/name of its annotated Deployments with no ready replica]} for every
+    service some Deployment is annotated for (an empty list: all have a ready replica)."""
+    out = {}
+    for obj in api.call("GET", "/apis/apps/v1/deployments")["items"]:
+        service = (obj["metadata"].get("annotations") or {}).get(STANDIN)
+        if not service:
+            continue
+        down = out.setdefault(service, [])
+        if not (obj.get("status") or {}).get("readyReplicas"):
+            down.append("%s/%s" % (obj["metadata"]["namespace"], obj["metadata"]["name"]))
+    return out
+
+
+def control_call(control, method, path, body=None):
+    req = urllib.request.Request(control + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"} if body is not None else {})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read() or b"{}")
+
+
+def link_standins(api, control):
+    """One pass of the pod link; returns {service: new mode} for what it switched."""
+    wanted = standins_without_pods(api)
+    modes = control_call(control, "GET", "/modes")
+    switched = {}
+    # Every service, annotated or not: a Deployment deleted while its stand-in was down by
+    # the link must not leave it down.
+    for service, state in sorted(modes.items()):
+        down = wanted.get(service, [])
+        if down and state.get("mode") != "down":
+            control_call(control, "PUT", "/modes/" + service, {"mode": "down", "by": LINK})
+            switched[service] = "down"
+            print("pod link: %s down (no ready replica: %s)" % (service, ", ".join(down)), file=sys.stderr, flush=True)
+        elif not down and state.get("mode") == "down" and state.get("by") == LINK:
+            control_call(control, "PUT", "/modes/" + service, {"mode": "ok"})
+            switched[service] = "ok"
+            print("pod link: %s ok (its pods are ready again)" % service, file=sys.stderr, flush=True)
+    return switched
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--kubectl", default="kubectl")
     parser.add_argument("--namespace", default="ai-orchestrator")
     parser.add_argument("--interval", type=float, default=2.0)
+    parser.add_argument("--control", default="http://127.0.0.1:%s" % os.environ.get("DRILL_DRILLCTL_PORT", "58099"),
+                        help="the HTTP stand-ins' control API (pod link); empty turns the link off")
     args = parser.parse_args()
     api = Api(args.kubeconfig, args.kubectl)
+    link_error = None
     while True:
         try:
             reconcile(api, args.namespace)
         except Exception as exc:  # keep running through API restarts; say why
             print("load controller: %s" % exc, file=sys.stderr, flush=True)
+        if args.control:
+            try:
+                link_standins(api, args.control)
+                link_error = None
+            except Exception as exc:  # the data plane may be down: the load model keeps going
+                if str(exc) != link_error:  # once, not every poll
+                    print("pod link: %s" % exc, file=sys.stderr, flush=True)
+                link_error = str(exc)
         time.sleep(args.interval)
 
 

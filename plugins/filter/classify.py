@@ -42,21 +42,44 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     return classify.classify_workload(workload, pods, float(usage_threshold))
 
 
-def remediation_plan(workload, max_replicas=10, scale_step=1, policy=None):
-    """The runbook's action for one diagnosed workload: none, delete_pod, scale, rollback or escalate."""
+def _bound(name, limits_bound, pods):
+    """The limits bound as given (None when not), checked; a bound needs the diagnosis's pod summaries."""
+    if not limits_bound:
+        return None
+    _need(name, limits_bound, dict)
+    try:
+        classify.limits_bound_spec(limits_bound)
+    except IncidentResponseError as exc:
+        raise AnsibleFilterError("%s%s: %s" % (PREFIX, name, exc)) from exc
+    if pods is None:
+        raise AnsibleFilterError("%s%s: limits_bound needs pods, the pod summaries of the diagnosis (workload_health_info's pods), "
+                                 "to read the containers' limits and usage" % (PREFIX, name))
+    _need(name, pods, list)
+    return limits_bound
+
+
+def remediation_plan(workload, max_replicas=10, scale_step=1, policy=None, limits_bound=None, pods=None):
+    """The runbook's action for one diagnosed workload: none, delete_pod, scale, rollback, raise_limits (with a bound) or escalate."""
     _need("remediation_plan", workload, dict)
     if "classification" not in workload:
         raise AnsibleFilterError(PREFIX + "remediation_plan: the workload has no classification; pass an entry of workload_health_info's workloads")
-    return classify.plan_remediation(workload, int(max_replicas), int(scale_step), _policy("remediation_plan", policy))
+    bound = _bound("remediation_plan", limits_bound, pods)
+    if bound is None:
+        return classify.plan_remediation(workload, int(max_replicas), int(scale_step), _policy("remediation_plan", policy))
+    return classify.plan_remediation(workload, int(max_replicas), int(scale_step), _policy("remediation_plan", policy), bound, pods)
 
 
-def remediation_plans(report, max_replicas=10, scale_step=1, policy=None):
+def remediation_plans(report, max_replicas=10, scale_step=1, policy=None, limits_bound=None):
     """Plans for every unhealthy workload of a workload_health_info result."""
     _need("remediation_plans", report, dict)
     if "workloads" not in report:
         raise AnsibleFilterError(PREFIX + "remediation_plans: pass the result of workload_health_info (it has no workloads)")
+    bound = _bound("remediation_plans", limits_bound, report.get("pods") or [])
+    if bound is None:
+        return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step), report.get("others"),
+                                       _policy("remediation_plans", policy))
     return classify.plan_namespace(report["workloads"], int(max_replicas), int(scale_step), report.get("others"),
-                                   _policy("remediation_plans", policy))
+                                   _policy("remediation_plans", policy), bound, report.get("pods") or [])
 
 
 def remediation_results(results):

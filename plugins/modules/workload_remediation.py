@@ -12,7 +12,8 @@ short_description: Carry out the runbook's remediation actions on a workload, wi
 version_added: 0.1.0
 description:
   - The actions of the runbook's "Service Down" and "Service Recovery" sections, on a Deployment
-    or StatefulSet - delete a crashed pod, scale, rolling restart, roll back to the previous revision.
+    or StatefulSet - delete a crashed pod, scale, rolling restart, roll back to the previous revision - and,
+    where more replicas cannot help, raise a container's CPU or memory limit within a given maximum.
   - Each action is planned first (check mode reports exactly that plan), refused when it could take the
     service down, recorded in the workload's remediation history, then verified - the module waits
     until the workload is healthy again and fails, with what it saw, when it does not.
@@ -31,14 +32,14 @@ attributes:
   check_mode:
     support: full
     description:
-      - Every write (eviction, scale, restart, rollback and the history annotation) goes to the API server
+      - Every write (eviction, scale, restart, rollback, limits and the history annotation) goes to the API server
         as a server-side dry run, so check mode proves permissions, admission and PodDisruptionBudgets too.
         Nothing waits.
       - When the server refuses the dry run itself (no permission, an admission webhook with side effects),
         the plan is still returned and RV(unproven) says what could not be proven.
   diff_mode:
     support: full
-    description: Replicas, images, restart annotation and pods before and after.
+    description: Replicas, images, restart annotation, pods and container limits before and after.
 options:
   namespace:
     description: Namespace of the workload. The module fails when it does not exist.
@@ -53,9 +54,13 @@ options:
         C(kubectl rollout restart) does, on O(service) or, with O(all_deployments), every Deployment.
       - C(rollback) puts back the pod template of the previous (or O(to_revision)) ReplicaSet, as
         C(kubectl rollout undo) does. Deployments only.
+      - C(raise_limits) sets the C(resources.limits) in O(limits) on the named containers of the pod template
+        (init containers and native sidecars too) by a strategic merge patch - a rollout that replaces every pod.
+        Only raises, never above O(limits_max); requests are left as they are. Refused for a Deployment with the
+        C(Recreate) strategy and a StatefulSet whose update strategy is C(OnDelete) or partitioned.
     type: str
     required: true
-    choices: [delete_pod, scale, rollout_restart, rollback]
+    choices: [delete_pod, scale, rollout_restart, rollback, raise_limits]
   service:
     description:
       - Name of the service's Deployment or StatefulSet. Required unless O(all_deployments) is true.
@@ -104,6 +109,21 @@ options:
     description: Roll back even when the current revision is healthy and fully rolled out.
     type: bool
     default: false
+  limits:
+    description:
+      - New limits for O(action=raise_limits) - a dict of container names of O(service)'s pod template, each with
+        C(cpu) and/or C(memory) quantities (see the examples). The C(limits) of a
+        P(ai_orchestrator.incident_response.remediation_plans#filter) plan.
+      - A value equal to the current limit changes nothing; a lower one, or one for a resource without a limit, is refused.
+    type: dict
+    version_added: 0.3.0
+  limits_max:
+    description:
+      - The highest limit O(action=raise_limits) may set, per resource (C(cpu), C(memory)); a value above it is refused,
+        and so is raising a resource that has no maximum here.
+      - Ignored by the other actions.
+    type: dict
+    version_added: 0.3.0
   wait:
     description: Wait until the workload is healthy after the action and verify it.
     type: bool
@@ -114,9 +134,10 @@ options:
     default: 300
   metrics_timeout:
     description:
-      - With O(action=scale) and O(wait), seconds to wait, once the new replicas are ready, for pod
-        metrics sampled after that moment (metrics-server lags by its resolution and averaging window).
-        Fresh usage still at or above O(usage_threshold) fails the verification - the step was not enough.
+      - With O(action=scale) or O(action=raise_limits) and O(wait), seconds to wait, once the new replicas (or the
+        pods with the new limits) are ready, for pod metrics sampled after that moment (metrics-server lags by its
+        resolution and averaging window). Fresh usage still at or above O(usage_threshold) fails the verification -
+        the step was not enough.
       - Must not be negative. Without the metrics API the scale is verified by readiness alone, and RV(usage) says so. C(0) skips the check.
     type: int
     default: 180
@@ -166,6 +187,17 @@ EXAMPLES = r"""
     # metrics-server at its default 60 s resolution: allow time for samples taken after the scale
     metrics_timeout: 300
 
+- name: Raise the memory limit of a StatefulSet whose pods are OOM-killed, never above 4Gi
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    service: redis
+    kind: StatefulSet
+    action: raise_limits
+    limits:
+      redis: {memory: 768Mi}
+    limits_max: {memory: 4Gi, cpu: "4"}
+    incident_id: incident-2026-11-26-031500
+
 - name: Roll back a bad rollout
   ai_orchestrator.incident_response.workload_remediation:
     namespace: ai-orchestrator
@@ -204,8 +236,10 @@ verified:
   type: bool
   sample: true
 usage:
-  description: Resource use after a verified O(action=scale), judged on metrics sampled after the new replicas were ready.
-  returned: when O(action=scale) waited and O(metrics_timeout) is above 0
+  description:
+    - Resource use after a verified O(action=scale) or O(action=raise_limits), judged on metrics sampled after the new
+      replicas (or the pods with the new limits) were ready.
+  returned: when O(action=scale) or O(action=raise_limits) waited and O(metrics_timeout) is above 0
   type: dict
   contains:
     fresh:
@@ -252,8 +286,18 @@ budget_exhausted:
   returned: always
   type: bool
   sample: false
+limits_before:
+  description: With O(action=raise_limits), the pod template's limits of the containers and resources in O(limits) before the action.
+  returned: when O(action=raise_limits)
+  type: dict
+  sample: {redis: {memory: 512Mi}}
+limits_after:
+  description: With O(action=raise_limits), the same limits after the action (in check mode, as they would be).
+  returned: when O(action=raise_limits)
+  type: dict
+  sample: {redis: {memory: 768Mi}}
 plan:
-  description: The computed plan (replicas from/to, revisions and images, pods).
+  description: The computed plan (replicas from/to, revisions and images, pods, limits and their changes).
   returned: always
   type: dict
   sample: {from: 2, to: 3}
@@ -286,7 +330,7 @@ def argspec():
     spec = cluster_argument_spec()
     spec.update(
         namespace=dict(type="str", required=True),
-        action=dict(type="str", required=True, choices=["delete_pod", "scale", "rollout_restart", "rollback"]),
+        action=dict(type="str", required=True, choices=["delete_pod", "scale", "rollout_restart", "rollback", "raise_limits"]),
         service=dict(type="str", aliases=["workload"]),
         kind=dict(type="str", choices=["Deployment", "StatefulSet"]),
         pods=dict(type="list", elements="str", default=[]),
@@ -298,6 +342,8 @@ def argspec():
         min_restart_interval=dict(type="int", default=10),
         to_revision=dict(type="int"),
         force=dict(type="bool", default=False),
+        limits=dict(type="dict"),
+        limits_max=dict(type="dict"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
         metrics_timeout=dict(type="int", default=180),
@@ -330,6 +376,10 @@ def validate(params):
         raise InvalidInput("all_deployments=true goes only with action=rollout_restart and no service")
     if not params["all_deployments"] and not params["service"]:
         raise InvalidInput("action %s needs service (or all_deployments=true for rollout_restart)" % action)
+    if action == "raise_limits":
+        rem.check_limits(params["limits"], params["limits_max"])
+    elif params["limits"]:
+        raise InvalidInput("limits goes only with action=raise_limits")
 
 
 def run(client, params, clock=None):
@@ -421,6 +471,18 @@ def act(ws, client, params, targets, entry, limits, result):
             else:
                 steps, waited = ["%s/%s already has %d replicas" % (kind, name, plan["to"])], None
             before, after = {"replicas": plan["from"]}, {"replicas": plan["to"]}
+        elif action == "raise_limits":
+            def replan(current):
+                return rem.plan_raise_limits(kind, current, params["limits"], params["limits_max"])
+
+            plan = replan(obj)
+            steps, waited = rem.apply_raise_limits(ws, kind, obj, plan, wait, timeout, entry, limits, replan,
+                                                   params["metrics_timeout"], params["usage_threshold"])
+            changed = not plan["skip"]
+            if changed:
+                before, after = {"limits": plan["limits_before"]}, {"limits": plan["limits_after"]}
+            result.update(limits_before=plan["limits_before"], limits_after=plan["limits_after"])
+            plan = dict((k, v) for k, v in plan.items() if k != "patch")
         else:
             plan = rem.plan_rollback(ws, kind, obj, params["to_revision"], params["force"])
             steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits)
@@ -451,7 +513,7 @@ def main():
     module = AnsibleModule(
         argument_spec=argspec(),
         supports_check_mode=True,
-        required_if=[("action", "delete_pod", ("service", "pods"))],
+        required_if=[("action", "delete_pod", ("service", "pods")), ("action", "raise_limits", ("service", "limits", "limits_max"))],
     )
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))

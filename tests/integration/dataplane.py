@@ -151,6 +151,78 @@ def reset() -> None:
     assert http("POST", url("control", "/reset")).status == 200
 
 
+# --- Engine API keys and workflows (platform_http.py's control API) ---------------------------
+
+API_KEY_HEADERS = {"langflow": "x-api-key", "n8n": "X-N8N-API-KEY", "langsmith": "x-api-key"}
+
+
+def api_key(service: str) -> str:
+    """The engine's API key as the platform's clients have it (its secret file)."""
+    return secret(f"{service}_api_key")
+
+
+def set_api_key(service: str, key: str | None) -> dict:
+    """Make the engine accept only `key` (clients with the secret file's key are rejected: the
+    "bad credentials" fault); None accepts the secret file's key again."""
+    resp = http("PUT", url("control", f"/keys/{service}"), {"api_key": key})
+    assert resp.status == 200, resp.body
+    return resp.body[service]
+
+
+def engine_api(service: str, method: str, path: str, body=None, key: str | None = "", timeout: float = 10) -> Response:
+    """A request to an engine's API with its key in the engine's header ("" = the secret file's
+    key, None = no key)."""
+    data = json.dumps(body).encode() if body is not None else None
+    headers = {"Content-Type": "application/json"} if data else {}
+    if key is not None:
+        headers[API_KEY_HEADERS[service]] = key or api_key(service)
+    req = urllib.request.Request(url(service, path), data=data, method=method, headers=headers)
+    start = time.monotonic()
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            status, raw = resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        status, raw = exc.code, exc.read()
+    return Response(status, json.loads(raw) if raw else None, time.monotonic() - start)
+
+
+def workflows(engine: str | None = None) -> list[dict]:
+    """The seeded workflows (control API): engine, id, name, orchestrator_id, active, owner, version, broken."""
+    resp = http("GET", url("control", "/workflows" + (f"?engine={engine}" if engine else "")))
+    assert resp.status == 200, resp.body
+    return resp.body
+
+
+def workflow(engine: str, ref: str) -> dict:
+    """One workflow by id or name: its summary, `workflow` (the engine's JSON) and `history`."""
+    resp = http("GET", url("control", f"/workflows/{engine}/{ref}"))
+    assert resp.status == 200, resp.body
+    return resp.body
+
+
+def break_workflow(engine: str, ref: str, how: str = "node_type", node: str | None = None) -> dict:
+    """Save a broken version of a workflow (how: node_type, remove_node, credentials, parameter);
+    its executions fail on that node from now on. Returns its summary with `node`."""
+    resp = http("POST", url("control", f"/workflows/{engine}/{ref}/break"),
+                {"how": how, **({"node": node} if node else {})})
+    assert resp.status == 200, resp.body
+    return resp.body
+
+
+def repair_workflow(engine: str, ref: str) -> dict:
+    """Save the definition as it was before the break as a new version (`repaired`: whether it was broken)."""
+    resp = http("POST", url("control", f"/workflows/{engine}/{ref}/repair"))
+    assert resp.status == 200, resp.body
+    return resp.body
+
+
+def run_workflow(orchestrator_id: int) -> dict:
+    """Have the gateway run one of the orchestrator's workflows now (counted in workflow_executions_total)."""
+    resp = http("POST", url("gateway", f"/api/v1/workflows/{orchestrator_id}/executions"))
+    assert resp.status == 200, resp.body
+    return resp.body
+
+
 def dataplane_sh(command: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([str(DATAPLANE_SH), command], capture_output=True, text=True, check=False,
                           timeout=timeout)

@@ -5,10 +5,15 @@ way each failure mode promises."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import secrets
 import stat
 import subprocess
+import time
 import urllib.error
+import urllib.request
 
 import psycopg2
 import pytest
@@ -17,6 +22,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import dataplane as dp
+import drill
 
 pytestmark = [pytest.mark.drill, pytest.mark.xdist_group("dataplane")]
 
@@ -266,8 +272,200 @@ def test_requests_are_recorded(stand_ins):
     dp.http("GET", dp.url("gateway"))  # probes every engine's health endpoint
     (run,) = [r for r in dp.requests_for("langflow") if r["method"] == "POST"]
     assert run["path"] == "/api/v1/run/support-triage"
-    assert run["json"] == payload and run["status"] == 404
+    assert run["json"] == payload and run["status"] == 403  # Langflow's API wants its key
     assert run["headers"]["Content-Type"] == "application/json"
     assert [r["path"] for r in dp.requests_for("n8n")] == ["/healthz"]
     dp.reset()
     assert dp.requests_for("langflow") == []
+
+
+# --- Engine APIs: keys, workflows, executions, traces -----------------------------------------
+
+ENGINE_API = {"langflow": "/api/v1/flows/", "n8n": "/api/v1/workflows?limit=1", "langsmith": "/api/v1/sessions?limit=1"}
+REJECTED = {"langflow": 403, "n8n": 401, "langsmith": 401}
+
+
+def failures(engine: str) -> float:
+    """workflow_executions_total{engine, status="failure"} as the gateway exposes it now."""
+    with urllib.request.urlopen(dp.url("gateway", "/metrics"), timeout=5) as resp:
+        text = resp.read().decode()
+    match = re.search(r'^workflow_executions_total\{engine="%s",status="failure"\} (\S+)$' % engine, text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.mark.parametrize("service", ["langflow", "n8n", "langsmith"])
+def test_engine_api_wants_the_key_in_the_products_header(stand_ins, service):
+    path = ENGINE_API[service]
+    assert dp.engine_api(service, "GET", path).status == 200
+    assert dp.engine_api(service, "GET", path, key=None).status == REJECTED[service]
+    assert dp.engine_api(service, "GET", path, key="not-the-key").status == REJECTED[service]
+    assert dp.http("GET", dp.url(service)).status == 200  # health stays open, as in the products
+    assert stat.S_IMODE(os.stat(dp.run_dir() / "secrets" / f"{service}_api_key").st_mode) == 0o600
+
+
+def test_rotated_key_rejects_the_platforms_clients_until_restored(stand_ins):
+    rotated = "rotated-" + secrets.token_hex(8)
+    dp.set_api_key("langflow", rotated)
+    assert dp.engine_api("langflow", "GET", "/api/v1/flows/", key=rotated).status == 200
+    assert dp.engine_api("langflow", "GET", "/api/v1/flows/").status == 403
+    assert dp.http("GET", dp.url("control", "/keys")).body["langflow"]["rotated"] is True
+    # The gateway keeps the configured key: its executions on Langflow now fail.
+    before = failures("langflow")
+    run = dp.run_workflow(1)
+    assert (run["engine"], run["status"]) == ("langflow", "failure")
+    assert run["error"] == "HTTP 403: Invalid or missing API key"
+    assert failures("langflow") >= before + 1
+    assert dp.set_api_key("langflow", None)["rotated"] is False
+    assert dp.engine_api("langflow", "GET", "/api/v1/flows/").status == 200
+    assert dp.run_workflow(1)["status"] == "success"
+
+
+def test_n8n_workflows_shaped_like_the_public_api(stand_ins):
+    first = dp.engine_api("n8n", "GET", "/api/v1/workflows?limit=5").body
+    assert len(first["data"]) == 5 and first["nextCursor"]
+    rest = dp.engine_api("n8n", "GET", f"/api/v1/workflows?limit=5&cursor={first['nextCursor']}").body
+    assert len(rest["data"]) == 3 and rest["nextCursor"] is None
+    by_name = {w["name"]: w for w in first["data"] + rest["data"]}
+    triage = by_name["n8n-support-triage"]
+    assert {"id", "name", "active", "nodes", "connections", "settings", "versionId", "tags", "updatedAt"} <= set(triage)
+    assert [t["name"] for t in triage["tags"]] == ["owner:team-support"]
+    assert by_name["n8n-slack-digest"]["tags"] == [] and by_name["n8n-legacy-import"]["active"] is False
+    assert triage["nodes"][0]["type"] == "n8n-nodes-base.webhook"
+    one = dp.engine_api("n8n", "GET", f"/api/v1/workflows/{triage['id']}").body
+    assert one == triage
+    tagged = dp.engine_api("n8n", "GET", "/api/v1/workflows?tags=owner:team-data").body["data"]
+    assert {w["name"] for w in tagged} == {"n8n-nightly-report", "n8n-legacy-import"}
+    assert dp.engine_api("n8n", "GET", "/api/v1/workflows/nope").status == 404
+    history = dp.workflow("n8n", triage["id"])["history"]
+    assert history[-1]["version"] == triage["versionId"] and len(history) == 2
+    types = dp.http("GET", dp.url("n8n", "/types/nodes.json")).body  # open, as the editor loads it
+    assert {"n8n-nodes-base.webhook", "@n8n/n8n-nodes-langchain.openAi"} <= {t["name"] for t in types}
+
+
+def test_langflow_flows_shaped_like_the_api(stand_ins):
+    flows = dp.engine_api("langflow", "GET", "/api/v1/flows/").body
+    assert len(flows) == 8
+    flow = next(f for f in flows if f["name"] == "langflow-invoice-extract")
+    assert flow["tags"] == ["owner:team-payments"]
+    assert {"nodes", "edges"} <= set(flow["data"]) and flow["data"]["nodes"][0]["data"]["type"] == "ChatInput"
+    assert dp.engine_api("langflow", "GET", f"/api/v1/flows/{flow['id']}").body == flow
+    page = dp.engine_api("langflow", "GET", "/api/v1/flows/?get_all=false&page=2&size=3").body
+    assert (page["total"], page["pages"], len(page["items"])) == (8, 3, 3)
+    components = dp.engine_api("langflow", "GET", "/api/v1/all").body
+    assert "ChatInput" in components["inputs"] and "OpenAIModel" in components["models"]
+
+
+def test_a_broken_n8n_workflow_fails_on_its_node_until_repaired(stand_ins):
+    broken = dp.break_workflow("n8n", "n8n-support-triage")
+    assert broken["broken"] == {"how": "node_type", "node": "OpenAI"}
+    before = failures("n8n")
+    run = dp.run_workflow(broken["orchestrator_id"])
+    assert (run["status"], run["error"]) == ("failure", "HTTP 500: Error in workflow")
+    assert failures("n8n") >= before + 1
+    listed = dp.engine_api("n8n", "GET", f"/api/v1/executions?status=error&workflowId={broken['id']}&limit=1").body
+    (execution,) = listed["data"]
+    assert execution["status"] == "error" and "data" not in execution
+    full = dp.engine_api("n8n", "GET", f"/api/v1/executions/{execution['id']}?includeData=true").body
+    error = full["data"]["resultData"]["error"]
+    assert error["node"]["name"] == "OpenAI" and error["node"]["type"] == "n8n-nodes-community.openAi"
+    assert error["message"] == "Unrecognized node type: n8n-nodes-community.openAi"
+    # The engine traced it in LangSmith.
+    traces = dp.engine_api("langsmith", "POST", "/api/v1/runs/query",
+                           {"error": True, "filter": 'eq(name, "n8n-support-triage")', "limit": 5}).body["runs"]
+    assert traces and traces[0]["extra"]["metadata"]["failed_node"] == "OpenAI"
+    history = dp.workflow("n8n", broken["id"])["history"]
+    assert history[-1]["note"] == "edited OpenAI"
+
+    repaired = dp.repair_workflow("n8n", broken["id"])
+    assert repaired["repaired"] is True and repaired["broken"] is None
+    assert dp.run_workflow(broken["orchestrator_id"])["status"] == "success"
+    assert dp.repair_workflow("n8n", broken["id"])["repaired"] is False
+    current = dp.engine_api("n8n", "GET", f"/api/v1/workflows/{broken['id']}").body
+    assert current["nodes"] == dp.workflow("n8n", broken["id"])["workflow"]["nodes"]
+    assert all(n["type"] != "n8n-nodes-community.openAi" for n in current["nodes"])
+
+
+@pytest.mark.parametrize("how", ["remove_node", "credentials", "parameter"])
+def test_each_break_fails_a_langflow_flow_on_a_component(stand_ins, how):
+    broken = dp.break_workflow("langflow", "langflow-doc-summarizer", how=how)
+    resp = dp.engine_api("langflow", "POST", f"/api/v1/run/{broken['id']}", {"input_value": "hi"})
+    assert resp.status == 500
+    transactions = dp.engine_api("langflow", "GET",
+                                 f"/api/v1/monitor/transactions?flow_id={broken['id']}&size=5").body["items"]
+    assert transactions[0]["status"] == "error" and transactions[0]["error"] == resp.body["detail"]
+    builds = dp.engine_api("langflow", "GET", f"/api/v1/monitor/builds?flow_id={broken['id']}").body
+    assert any(not b["valid"] for runs in builds["vertex_builds"].values() for b in runs)
+    expected = {"credentials": "api_key is required", "parameter": "has been deprecated",
+                "remove_node": "which does not exist"}[how]
+    assert expected in resp.body["detail"]
+    dp.repair_workflow("langflow", broken["id"])
+    assert dp.engine_api("langflow", "POST", f"/api/v1/run/{broken['id']}", {"input_value": "hi"}).status == 200
+
+
+def test_reset_restores_keys_and_workflows(dataplane):  # noqa: F811
+    shipped = dp.workflow("n8n", "n8n-rag-answer")["workflow"]
+    dp.break_workflow("n8n", "n8n-rag-answer", how="remove_node")
+    dp.set_api_key("n8n", "rotated")
+    assert dp.engine_api("n8n", "POST", f"/api/v1/workflows/{shipped['id']}/deactivate").status == 401
+    dp.reset()
+    assert dp.http("GET", dp.url("control", "/keys")).body["n8n"]["rotated"] is False
+    assert dp.engine_api("n8n", "GET", f"/api/v1/workflows/{shipped['id']}").body == shipped
+
+
+def test_control_api_rejects_bad_workflow_and_key_calls(stand_ins):
+    assert dp.http("POST", dp.url("control", "/workflows/n8n/nope/break"), {}).status == 404
+    assert dp.http("POST", dp.url("control", "/workflows/langsmith/x/break"), {}).status == 404
+    bad = dp.http("POST", dp.url("control", "/workflows/n8n/n8n-rag-answer/break"), {"how": "sideways"})
+    assert bad.status == 400 and "how must be one of" in bad.body["error"]
+    assert dp.http("PUT", dp.url("control", "/keys/gateway"), {"api_key": "x"}).status == 404
+    assert dp.http("PUT", dp.url("control", "/keys/n8n"), {"api_key": ""}).status == 400
+    assert dp.workflow("n8n", "n8n-rag-answer")["broken"] is None
+
+
+# --- The pod link (drill/load/load_controller.py) ---------------------------------------------
+
+
+def test_fixture_engines_are_linked_to_their_stand_ins(drill_env):
+    for name in ("langflow", "n8n"):
+        annotations = drill.apps().read_namespaced_deployment(name, drill.NAMESPACE).metadata.annotations or {}
+        assert annotations.get("drill.incident-response.io/standin") == name
+
+
+def test_an_engine_without_ready_pods_is_down_for_http_clients(drill_env, stand_ins):
+    """A Deployment of its own (namespace link-<hex>) annotated for langsmith: scaled to 0 the
+    stand-in goes down, scaled back it is ok again; a mode set by hand is left alone."""
+    namespace = "link-" + secrets.token_hex(4)
+    labels = {"app.kubernetes.io/name": "langsmith"}
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "langsmith", "labels": labels,
+                               "annotations": {"drill.incident-response.io/standin": "langsmith"}},
+                  "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                           "template": {"metadata": {"labels": labels}, "spec": {"containers": [
+                               {"name": "langsmith", "image": "registry.drill.local/langsmith:0.8.12"}]}}}}
+    drill.kubectl("create", "namespace", namespace, namespace=None)
+    try:
+        drill.kubectl("apply", "-f", "-", namespace=namespace, input=json.dumps(deployment))
+        drill.wait_for(lambda: drill.workload_ready("langsmith", 1, namespace=namespace), 60,
+                       message=f"{namespace}/langsmith ready")
+        assert dp.modes()["langsmith"]["mode"] == "ok"
+        start = time.monotonic()
+        drill.kubectl("scale", "deployment/langsmith", "--replicas=0", namespace=namespace)
+        drill.wait_for(lambda: dp.modes()["langsmith"]["mode"] == "down", 20, interval=0.25,
+                       message="the pod link to put langsmith down")
+        print(f"no ready pod -> stand-in down in {time.monotonic() - start:.1f}s")
+        assert dp.modes()["langsmith"]["by"] == "pod-link"
+        with pytest.raises(urllib.error.URLError):
+            dp.http("GET", dp.url("langsmith"))
+        drill.kubectl("scale", "deployment/langsmith", "--replicas=1", namespace=namespace)
+        drill.wait_for(lambda: dp.modes()["langsmith"]["mode"] == "ok", 30, interval=0.25,
+                       message="the pod link to bring langsmith back")
+        assert dp.http("GET", dp.url("langsmith")).status == 200
+        # A mode set by someone else is not the link's to undo.
+        dp.set_mode("langsmith", "down")
+        time.sleep(2.5)  # one poll of the load controller (--interval 2)
+        assert dp.modes()["langsmith"]["mode"] == "down"
+    finally:
+        # Unlinked first: pods going before their Deployment must not take langsmith down again.
+        drill.kubectl("annotate", "deployment/langsmith", "drill.incident-response.io/standin-",
+                      namespace=namespace, check=False)
+        drill.kubectl("delete", "namespace", namespace, "--wait=false", namespace=None, check=False)

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """How the collection's PostgreSQL modules reach a server (module_utils/postgres/connection.py
-and portforward.py), and the shared fixtures of tests/integration/pg.py they are tested with."""
+and module_utils/k8s/portforward.py), and the shared fixtures of tests/integration/pg.py they are tested with."""
 
 from __future__ import annotations
 
@@ -269,7 +269,7 @@ def test_port_forward_reaches_the_database_pod(kube, clean_pg_env):
 
 
 def test_parallel_connections_through_one_port_forward(kube):
-    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.portforward import PortForward
+    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.portforward import PortForward
 
     with PortForward(kube, "ai-orchestrator", "postgres-0", 5432) as (host, port):
         pids, errors = [], []
@@ -354,7 +354,7 @@ def test_the_drill_forwards_redis_too(kube):
     """drill/kwok/portforward.yaml also forwards redis-0:6379 (the cache runbook's way in)."""
     import dataplane
     import redis
-    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.portforward import PortForward
+    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.portforward import PortForward
 
     with PortForward(kube, "ai-orchestrator", "statefulset/redis", 6379) as (host, port):
         client = redis.Redis(host=host, port=port, password=dataplane.secret("redis_password"), socket_timeout=5)
@@ -365,7 +365,7 @@ def test_the_drill_forwards_redis_too(kube):
 def test_pg_dump_and_a_parallel_pg_restore_through_one_forward(kube, tmp_path):
     """What the restore runbook does from outside the cluster: the tools on the control node,
     their connections (pg_restore -j 4 opens five) through one port-forward."""
-    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.portforward import PortForward
+    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.portforward import PortForward
 
     bindir = pg.PG_BINDIR
     dump = tmp_path / "src.dump"

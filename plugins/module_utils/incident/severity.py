@@ -166,6 +166,12 @@ DEFAULT_POLICY = {
         # Scenario classes (runbook 2 and 3: database and cache issues).
         "database": "database",
         "cache": "database",
+        # Runbook 4 (workflow execution failures): an engine that does not answer although its
+        # pods run, or runs outside the cluster; credentials it rejects; failing workflow
+        # definitions (the team; each workflow's own owners are named in the record).
+        "engine_connectivity": "infrastructure",
+        "engine_credentials": "infrastructure",
+        "workflow_definition": "development",
     },
     # A StatefulSet's application faults go to the database owners: it is PostgreSQL or Redis.
     "statefulset_owners": {

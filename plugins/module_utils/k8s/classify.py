@@ -14,8 +14,10 @@ Inputs are the normalised pod and workload summaries that
 
 from __future__ import annotations
 
+import math
 import re
 
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import ago
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import DEFAULT_POLICY, effective_policy
 
@@ -90,6 +92,85 @@ def parse_quantity(value):
     if not match or match.group(2) not in _SUFFIX:
         return None
     return float(match.group(1)) * _SUFFIX[match.group(2)]
+
+
+# Resources whose limits raise_limits may raise, and how much by default.
+LIMIT_RESOURCES = ("cpu", "memory")
+DEFAULT_LIMITS_FACTOR = 1.5
+
+
+def format_quantity(resource, value):
+    """A quantity the API server keeps as written, rounded up (a raise never ends below its target):
+    memory in whole Mi (Gi when whole), CPU in whole millicores (cores when whole)."""
+    if resource == "memory":
+        mebibytes = int(math.ceil(round(value / 2 ** 20, 6)))
+        return "%dGi" % (mebibytes // 1024) if mebibytes % 1024 == 0 else "%dMi" % mebibytes
+    millicores = int(math.ceil(round(value * 1000, 6)))
+    return "%d" % (millicores // 1000) if millicores % 1000 == 0 else "%dm" % millicores
+
+
+def quantity_problem(value):
+    """Why a limit value is unusable (not a Kubernetes quantity above 0), or None."""
+    parsed = parse_quantity(value) if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+    if parsed is None or parsed <= 0:
+        return "must be a Kubernetes quantity above 0 (memory 768Mi or 4Gi, cpu 750m or 2), not %r" % (value,)
+    return None
+
+
+def limits_bound_spec(bound):
+    """The operator's ``limits_bound``, checked: {"cpu": (value, text) or None, "memory": ..., "factor", "usage_threshold"}.
+
+    ``memory`` / ``cpu``: the highest limit raise_limits may propose for that resource (a
+    resource without a bound is never raised); ``factor`` (1.5): how much one raise
+    multiplies the limit by, above 1; ``usage_threshold`` (0.9): the share of a limit
+    that counts as exhausted, as given to workload_health_info.
+    """
+    if not isinstance(bound, dict):
+        raise InvalidInput("limits_bound must be a dict (memory, cpu, factor), not %s" % type(bound).__name__)
+    unknown = sorted(set(bound) - set(LIMIT_RESOURCES + ("factor", "usage_threshold")))
+    if unknown:
+        raise InvalidInput("limits_bound: unknown key(s) %s; it takes memory, cpu, factor and usage_threshold" % ", ".join(unknown))
+    spec = {}
+    for resource in LIMIT_RESOURCES:
+        text = bound.get(resource)
+        if text is None or text == "":
+            spec[resource] = None
+            continue
+        problem = quantity_problem(text)
+        if problem:
+            raise InvalidInput("limits_bound.%s %s" % (resource, problem))
+        spec[resource] = (parse_quantity(text), str(text))
+    factor = bound.get("factor")
+    try:
+        factor = DEFAULT_LIMITS_FACTOR if factor is None or factor == "" else float(factor)
+    except (TypeError, ValueError):
+        raise InvalidInput("limits_bound.factor must be a number above 1 (1.5 = +50%%), not %r" % (bound.get("factor"),))
+    if not factor > 1 or math.isinf(factor):
+        raise InvalidInput("limits_bound.factor must be a number above 1 (1.5 = +50%%), not %r" % (bound.get("factor"),))
+    threshold = bound.get("usage_threshold")
+    try:
+        threshold = 0.9 if threshold is None or threshold == "" else float(threshold)
+    except (TypeError, ValueError):
+        raise InvalidInput("limits_bound.usage_threshold must be a number, not %r" % (bound.get("usage_threshold"),))
+    problem = usage_threshold_problem(threshold)
+    if problem:
+        raise InvalidInput("limits_bound." + problem)
+    spec.update(factor=factor, usage_threshold=threshold)
+    return spec
+
+
+def raised_limit(resource, current, spec):
+    """(new limit text, None) for one raise of a current limit text, or (None, why not)."""
+    bound = spec.get(resource)
+    if bound is None:
+        return None, "limits_bound has no %s bound" % resource
+    value = parse_quantity(current)
+    if value is None:
+        return None, "there is no %s limit to raise" % resource
+    if value >= bound[0]:
+        return None, "%s limit %s is already at or above the bound %s" % (resource, current, bound[1])
+    text = format_quantity(resource, value * spec["factor"])
+    return (bound[1] if parse_quantity(text) >= bound[0] else text), None
 
 
 def usage_threshold_problem(value):
@@ -328,7 +409,7 @@ def classify_workload(workload, pods, usage_threshold=0.9):
     }
 
 
-def plan_remediation(workload, max_replicas=10, scale_step=1, policy=None):
+def plan_remediation(workload, max_replicas=10, scale_step=1, policy=None, limits_bound=None, pods=None):
     """Choose the runbook's action for one diagnosed workload.
 
     ``workload`` is an entry of ``workload_health_info``'s ``workloads``. Returns
@@ -338,26 +419,48 @@ def plan_remediation(workload, max_replicas=10, scale_step=1, policy=None):
     when automation cannot fix it), ``proposed`` (the action a GitOps-managed
     workload would have had) and ``reason``. Owners come from ``policy`` (the
     operator's ``incident_policy``; None: the runbook's).
+
+    ``limits_bound`` (see limits_bound_spec; None or empty: never) allows the action
+    ``raise_limits`` where the runbook would otherwise escalate: every replica OOM-killed
+    (memory times the factor), or resource exhaustion that more replicas cannot relieve
+    (StatefulSet, HPA, the maximum replicas, only a sidecar at its limit). It needs
+    ``pods``, the pod summaries of the diagnosis (its ``pods``), for the containers'
+    limits and usage. With a bound every plan also has ``limits`` ({container: {cpu?,
+    memory?}}, the proposed limits) and ``previous_limits`` (the limits they replace),
+    both None unless the action is raise_limits.
     """
     policy = effective_policy(policy)
+    bound = limits_bound_spec(limits_bound) if limits_bound else None
     cls = workload.get("classification")
     kind = workload.get("kind", "Deployment")
     name = "%s/%s" % (kind, workload.get("name"))
     plan = {"workload": workload.get("name"), "kind": kind, "classification": cls, "action": "none", "pods": [], "replicas": None,
             "owner": owner_for(kind, cls, policy), "proposed": None}
+    if bound:
+        plan.update(limits=None, previous_limits=None)
     if cls == "healthy":
         return dict(plan, reason="%s is healthy" % name)
-    decided = dict(plan, **_decide(workload, name, kind, cls, max_replicas, scale_step, policy))
+    raising = {"bound": bound, "pods": _pods_of(workload, pods)} if bound else None
+    decided = dict(plan, **_decide(workload, name, kind, cls, max_replicas, scale_step, policy, raising))
     gitops = workload.get("gitops")
     if gitops and decided["action"] in ACTIONS:
         # A change here would be reverted by the GitOps controller, or fight its self-heal.
         return dict(decided, action="escalate", proposed=decided["action"], pods=[], replicas=None,
                     reason="%s is managed by %s (%s): not changed here, where it would be reverted; proposed in git: %s"
-                    % (name, gitops["manager"], gitops["marker"], decided["reason"]))
+                    % (name, gitops["manager"], gitops["marker"], decided["reason"]),
+                    **({"limits": None, "previous_limits": None} if bound else {}))
     return decided
 
 
-def _decide(workload, name, kind, cls, max_replicas, scale_step, policy):
+def _pods_of(workload, pods):
+    """The summaries among ``pods`` of this workload's pods, or None when none are given."""
+    if pods is None:
+        return None
+    names = set(workload.get("pods") or []) | set(workload.get("affected_pods") or [])
+    return [p for p in pods if isinstance(p, dict) and p.get("name") in names]
+
+
+def _decide(workload, name, kind, cls, max_replicas, scale_step, policy, raising=None):
     """The runbook's step for an unhealthy workload: the plan fields that differ from 'none'."""
     affected = workload.get("affected_pods") or []
     young = set(workload.get("young_pods") or [])
@@ -370,7 +473,7 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step, policy):
             return {"action": "rollback", "reason": "the recent rollout of %s fails (%s); roll back to the previous revision" % (name, cls)}
         return {"action": "escalate", "reason": "the recent rollout of %s fails (%s); StatefulSet rollbacks are a human decision" % (name, cls)}
     if cls == "resource_exhaustion":
-        return _decide_capacity(workload, name, kind, max_replicas, scale_step, policy)
+        return _decide_capacity(workload, name, kind, max_replicas, scale_step, policy, raising)
     if cls == "image_pull" and workload.get("image_pull_local"):
         candidates = [p for p in affected if p not in young]
         if candidates:
@@ -383,26 +486,48 @@ def _decide(workload, name, kind, cls, max_replicas, scale_step, policy):
                 "credentials (%s)" % (name, ", ".join(workload.get("images") or []))}
     if cls in ("crashloop", "oom", "not_ready"):
         single = (workload.get("desired") or 0) <= 1
+        persistent = None
+        if cls == "oom" and raising and workload.get("all_replicas_affected"):
+            persistent = _raise_for_oom(workload, name, raising)
+            if persistent.get("action") == "raise_limits":
+                return persistent
         if affected and (not workload.get("all_replicas_affected") or single):
             candidates = [p for p in affected if p not in young]
             if not candidates:
                 return {"action": "none", "reason": "%s: %s on %s, still within the startup allowance; not evicted"
                         % (name, cls, ", ".join(affected))}
             return {"action": "delete_pod", "pods": candidates,
-                    "reason": "%s: %s on %s; delete so the controller replaces %s"
-                    % (name, cls, ", ".join(candidates), "it" if len(candidates) == 1 else "them")}
+                    "reason": "%s: %s on %s; delete so the controller replaces %s%s"
+                    % (name, cls, ", ".join(candidates), "it" if len(candidates) == 1 else "them", _not_raised(persistent))}
         changes = ", ".join("%s %s%s" % (c["kind"], c["name"], " changed at " + c["changed_at"] if c.get("changed_at") else " is missing")
                             for c in workload.get("config_changes") or [])
         return {"action": "escalate",
                 "reason": "every replica of %s is failing (%s) and no recent rollout explains it: a persistent fault; deleting pods "
-                "would not help. %s; escalate to the %s owners"
+                "would not help. %s; escalate to the %s owners%s"
                 % (name, cls, ("Configuration changed since its pods started: " + changes) if changes
-                   else "Check recent deployments and configuration changes", owner_for(kind, cls, policy))}
+                   else "Check recent deployments and configuration changes", owner_for(kind, cls, policy), _not_raised(persistent))}
     return {"action": "escalate", "reason": "%s is %s: %s" % (name, cls, RUNBOOK_ACTIONS.get(cls, RUNBOOK_ACTIONS["unknown"]))}
 
 
-def _decide_capacity(workload, name, kind, max_replicas, scale_step, policy):
-    """Scale only where another replica adds capacity."""
+def _not_raised(attempt):
+    """The tail of a reason that says why limits were not raised, when raising was tried."""
+    return "; limits not raised: %s" % attempt["why"] if attempt else ""
+
+
+def _decide_capacity(workload, name, kind, max_replicas, scale_step, policy, raising=None):
+    """Scale only where another replica adds capacity; with a limits bound, raise the limits where it does not."""
+    blocked = _scale_blocked(workload, name, kind, max_replicas, scale_step, policy)
+    if blocked.get("action") == "scale" or not raising:
+        return blocked
+    attempt = _raise_for_exhaustion(workload, name, raising)
+    if attempt.get("action") == "raise_limits":
+        # The sidecar's owner keeps what a raise cannot fix.
+        return dict(attempt, **({"owner": blocked["owner"]} if "owner" in blocked else {}))
+    return dict(blocked, reason=blocked["reason"] + _not_raised(attempt))
+
+
+def _scale_blocked(workload, name, kind, max_replicas, scale_step, policy):
+    """The scale plan, or the escalation that says why another replica would not help."""
     hpa = workload.get("hpa")
     if kind == "StatefulSet":
         return {"action": "escalate", "reason": "%s is resource exhausted; not scaled: another replica of a StatefulSet is an empty copy, "
@@ -424,6 +549,113 @@ def _decide_capacity(workload, name, kind, max_replicas, scale_step, policy):
     return {"action": "scale", "replicas": target, "reason": "%s is resource exhausted; scale from %d to %d replicas" % (name, current, target)}
 
 
+# --- raise_limits: where more replicas cannot help, with the operator's bound ---------
+
+
+def _oom_killed(container):
+    last = container.get("last_terminated") or {}
+    return last.get("reason") == "OOMKilled" or (container.get("state") == "terminated" and container.get("reason") == "OOMKilled")
+
+
+def _all_containers(pod):
+    return (pod.get("init_containers") or []) + (pod.get("containers") or [])
+
+
+def _current_limits(pods, containers):
+    """{container: {resource: limit text}}: the highest limit each container has in these pods."""
+    current = {}
+    for pod in pods:
+        for c in _all_containers(pod):
+            if c.get("name") not in containers:
+                continue
+            for resource, text in (c.get("limits") or {}).items():
+                known = current.setdefault(c["name"], {}).get(resource)
+                if resource in LIMIT_RESOURCES and (known is None or (parse_quantity(text) or 0) > (parse_quantity(known) or 0)):
+                    current[c["name"]][resource] = text
+    return current
+
+
+def _raise(name, wanted, pods, bound, why):
+    """The raise_limits plan for {container: [resources]}, or {"why": ...} when one of them cannot be raised.
+
+    Every resource that needs it must be raisable: half a fix leaves the fault, spends the
+    budget and fails its verification.
+    """
+    current = _current_limits(pods, wanted)
+    limits, previous, problems, changes = {}, {}, [], []
+    for container in sorted(wanted):
+        for resource in sorted(wanted[container]):
+            before = (current.get(container) or {}).get(resource)
+            after, problem = raised_limit(resource, before, bound)
+            if problem:
+                problems.append("container %s: %s" % (container, problem))
+                continue
+            limits.setdefault(container, {})[resource] = after
+            previous.setdefault(container, {})[resource] = before
+            changes.append("%s %s %s -> %s" % (container, resource, before, after))
+    if problems:
+        return {"why": "; ".join(problems)}
+    bounds = ", ".join("%s %s" % (r, bound[r][1]) for r in LIMIT_RESOURCES if any(r in wanted[c] for c in wanted))
+    return {"action": "raise_limits", "limits": limits, "previous_limits": previous,
+            "reason": "%s: %s; raise the limits (x%s, bound %s): %s" % (name, why, ("%g" % bound["factor"]), bounds, ", ".join(changes))}
+
+
+def _rollout_refusal(workload):
+    """Why new limits (a template change, so a rollout) must not be rolled out automatically, or None.
+
+    workload_remediation refuses the same (and a partitioned StatefulSet rollout, which the summary does not show).
+    """
+    strategy = workload.get("strategy")
+    if workload.get("kind", "Deployment") == "Deployment" and strategy == "Recreate":
+        return "its Recreate strategy would stop every replica at once to roll new limits out"
+    if workload.get("kind") == "StatefulSet" and strategy == "OnDelete":
+        return "its OnDelete update strategy would not roll new limits out"
+    return None
+
+
+def _raise_for_oom(workload, name, raising):
+    """Every replica OOM-killed and no rollout to blame: raise the memory of the containers killed."""
+    pods = raising["pods"]
+    if _rollout_refusal(workload):
+        return {"why": _rollout_refusal(workload)}
+    if pods is None:
+        return {"why": "no pod summaries were given to read the containers' limits from"}
+    names = set(workload.get("pods") or [])
+    if not pods or not names <= set(p["name"] for p in pods):
+        return {"why": "the pod summaries do not cover every pod of %s" % name}
+    if not all(any(_oom_killed(c) for c in _all_containers(p)) for p in pods):
+        return {"why": "not every replica was OOM-killed"}
+    killed = sorted(set(c["name"] for p in pods for c in _all_containers(p) if _oom_killed(c)))
+    why = "every replica OOM-killed (container%s %s) and no recent rollout explains it" % ("s" if len(killed) > 1 else "", ", ".join(killed))
+    return _raise(name, dict((c, ["memory"]) for c in killed), pods, raising["bound"], why)
+
+
+def _raise_for_exhaustion(workload, name, raising):
+    """The exhausted resources of the exhausted containers (sidecars only when nothing else is)."""
+    pods = raising["pods"]
+    if _rollout_refusal(workload):
+        return {"why": _rollout_refusal(workload)}
+    if pods is None:
+        return {"why": "no pod summaries were given to read the containers' limits and usage from"}
+    threshold = raising["bound"]["usage_threshold"]
+    affected = set(workload.get("affected_pods") or [])
+    hot = {}
+    for pod in pods:
+        if pod["name"] not in affected:
+            continue
+        for c in pod.get("containers") or []:
+            for resource, ratio in usage_ratios(c).items():
+                if ratio >= threshold:
+                    hot.setdefault((c.get("role") or "main", c["name"]), set()).add(resource)
+    if not hot:
+        return {"why": "no container is at %d%% of a limit in the pod summaries" % int(threshold * 100)}
+    mains = dict((n, r) for (role, n), r in hot.items() if role not in ("sidecar", "native_sidecar"))
+    wanted = mains or dict((n, r) for (role, n), r in hot.items())
+    which = "container" if mains else "sidecar"
+    why = "more replicas would not relieve it; %s%s %s at the limit" % (which, "s" if len(wanted) > 1 else "", ", ".join(sorted(wanted)))
+    return _raise(name, wanted, pods, raising["bound"], why)
+
+
 def plan_others(others, policy=None):
     """Plans for unhealthy pods of anything but Deployments and StatefulSets: reported, never acted on."""
     policy = effective_policy(policy)
@@ -440,14 +672,22 @@ def plan_others(others, policy=None):
     return plans
 
 
-def plan_namespace(workloads, max_replicas=10, scale_step=1, others=None, policy=None):
-    """One plan per unhealthy workload of a diagnosis (healthy ones need none), then the reported others."""
+def plan_namespace(workloads, max_replicas=10, scale_step=1, others=None, policy=None, limits_bound=None, pods=None):
+    """One plan per unhealthy workload of a diagnosis (healthy ones need none), then the reported others.
+
+    ``limits_bound`` and ``pods`` (the diagnosis's pod summaries): see plan_remediation.
+    """
     policy = effective_policy(policy)
-    plans = [plan_remediation(w, max_replicas, scale_step, policy) for w in workloads if w.get("classification") != "healthy"]
-    return plans + plan_others(others, policy)
+    if limits_bound:
+        limits_bound_spec(limits_bound)  # a bad bound fails even when no plan would use it
+    plans = [plan_remediation(w, max_replicas, scale_step, policy, limits_bound, pods) for w in workloads if w.get("classification") != "healthy"]
+    others = plan_others(others, policy)
+    if limits_bound:
+        others = [dict(p, limits=None, previous_limits=None) for p in others]
+    return plans + others
 
 
-ACTIONS = ("delete_pod", "scale", "rollback")
+ACTIONS = ("delete_pod", "scale", "rollback", "raise_limits")
 
 
 def action_results(results):

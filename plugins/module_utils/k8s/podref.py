@@ -8,7 +8,7 @@
 ``pod`` is a pod name (``postgres-0``, ``pod/postgres-0``) or a workload: ``statefulset/NAME``
 (``sts/``) or ``deployment/NAME`` (``deploy/``), meaning a Ready pod that workload owns (by
 ownerReferences): a StatefulSet's lowest Ready ordinal (the primary, by convention, is
-``-0``), a Deployment's oldest Ready pod. Used by the port-forward (module_utils/postgres/
+``-0``), a Deployment's oldest Ready pod. Used by the port-forward (module_utils/k8s/
 portforward.py) and pod exec (module_utils/k8s/podexec.py).
 """
 

@@ -29,6 +29,9 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     CONFIG_ERROR_REASONS,
     CRASH_REASONS,
     IMAGE_PULL_REASONS,
+    LIMIT_RESOURCES,
+    parse_quantity,
+    quantity_problem,
     usage_ratios,
 )
 
@@ -601,4 +604,153 @@ def apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits=None):
     if wait:
         result = wait_healthy(ws, kind, name, timeout, started_after=started)
         steps.append("%s/%s healthy: %s" % (kind, name, result["state"]))
+    return steps, result
+
+
+# --- raise_limits -----------------------------------------------------------
+# A container's resources.limits live in the pod template: changing them is a rollout,
+# so the pods are replaced as a rolling update would replace them. The limits and the
+# history entry go in one strategic merge patch (containers merge by name), conditional
+# on the resourceVersion of the object whose limits and budget were checked.
+
+
+def check_limits(limits, limits_max):
+    """``limits`` ({container: {cpu?, memory?}}) and ``limits_max`` ({resource: quantity}) checked before the cluster is touched."""
+    if not isinstance(limits, dict) or not limits:
+        raise InvalidInput("action raise_limits needs limits: {container: {memory: 768Mi, cpu: 750m}}")
+    for container, wanted in sorted(limits.items()):
+        if not isinstance(wanted, dict) or not wanted:
+            raise InvalidInput("limits.%s must be a dict of resource -> quantity (memory, cpu), not %r" % (container, wanted))
+        unknown = sorted(set(wanted) - set(LIMIT_RESOURCES))
+        if unknown:
+            raise InvalidInput("limits.%s: unknown resource(s) %s; only %s limits are raised" % (container, ", ".join(unknown), " and ".join(LIMIT_RESOURCES)))
+        for resource, value in sorted(wanted.items()):
+            problem = quantity_problem(value)
+            if problem:
+                raise InvalidInput("limits.%s.%s %s" % (container, resource, problem))
+    unknown = sorted(set(limits_max or {}) - set(LIMIT_RESOURCES))
+    if unknown:
+        raise InvalidInput("limits_max: unknown resource(s) %s; it takes %s" % (", ".join(unknown), " and ".join(LIMIT_RESOURCES)))
+    for resource, value in sorted((limits_max or {}).items()):
+        problem = quantity_problem(value)
+        if problem:
+            raise InvalidInput("limits_max.%s %s" % (resource, problem))
+
+
+def _rollout_refusal(kind, obj):
+    """Why a template change of this workload must not be made here, or None."""
+    spec = obj.get("spec") or {}
+    if kind == "Deployment" and (spec.get("strategy") or {}).get("type") == "Recreate":
+        return "its Recreate strategy stops every replica at once; change the limits by hand when an outage is acceptable"
+    if kind == "StatefulSet":
+        strategy = spec.get("updateStrategy") or {}
+        if strategy.get("type") == "OnDelete":
+            return "its OnDelete update strategy does not roll a template change out; the pods would keep the old limits"
+        partition = (strategy.get("rollingUpdate") or {}).get("partition") or 0
+        if partition > 0:
+            return "a partitioned rollout (partition %d) is in progress; pods below it would keep the old limits" % partition
+    return None
+
+
+def plan_raise_limits(kind, obj, limits, limits_max):
+    """What raise_limits would change: the pod template's limits before and after, and the patch.
+
+    Refused (GuardrailError) when a value is above ``limits_max`` (or the resource has no
+    maximum there), lower than the current limit, sets a limit where there is none (that
+    lowers it from unbounded), would fall below the container's request, or when the
+    workload's update strategy would not roll the change out safely. ``skip`` says why there
+    is nothing to do when every limit already has the value asked for.
+    """
+    name = obj["metadata"]["name"]
+    what = "%s/%s" % (kind, name)
+    refusal = _rollout_refusal(kind, obj)
+    if refusal:
+        raise GuardrailError("refusing to change the limits of %s: %s" % (what, refusal))
+    pod_spec = (obj["spec"].get("template") or {}).get("spec") or {}
+    found = dict((c["name"], (c, field)) for field in ("containers", "initContainers") for c in pod_spec.get(field) or [])
+    unknown = sorted(c for c in limits if c not in found)
+    if unknown:
+        raise NotFound("container(s) %s not in the pod template of %s; its containers: %s"
+                       % (", ".join(unknown), what, ", ".join(sorted(found)) or "none"))
+    before, after, changes, patch = {}, {}, [], {}
+    for container in sorted(limits):
+        spec, field = found[container]
+        resources = spec.get("resources") or {}
+        current, requests = resources.get("limits") or {}, resources.get("requests") or {}
+        for resource in sorted(limits[container]):
+            text = str(limits[container][resource])
+            value = parse_quantity(text)
+            where = "container %s of %s" % (container, what)
+            maximum = (limits_max or {}).get(resource)
+            if maximum is None:
+                raise GuardrailError("refusing to raise the %s limit of %s: limits_max has no %s maximum" % (resource, where, resource))
+            if value > parse_quantity(maximum):
+                raise GuardrailError("refusing to raise the %s limit of %s to %s: above limits_max.%s=%s" % (resource, where, text, resource, maximum))
+            old = current.get(resource)
+            if old is None:
+                raise GuardrailError("refusing to set a %s limit of %s: it has none, so %s would lower it from unbounded" % (resource, where, text))
+            if value < parse_quantity(old):
+                raise GuardrailError("refusing to lower the %s limit of %s from %s to %s: raise_limits only raises" % (resource, where, old, text))
+            request = parse_quantity(requests.get(resource))
+            if request is not None and request > value:
+                raise GuardrailError("refusing to set the %s limit of %s to %s: below its request %s" % (resource, where, text, requests[resource]))
+            before.setdefault(container, {})[resource] = old
+            if value == parse_quantity(old):
+                after.setdefault(container, {})[resource] = old
+                continue
+            after.setdefault(container, {})[resource] = text
+            changes.append("container %s %s %s -> %s" % (container, resource, old, text))
+            entries = patch.setdefault(field, {})
+            entries.setdefault(container, {"name": container, "resources": {"limits": {}}})["resources"]["limits"][resource] = text
+    body = {"spec": {"template": {"spec": dict((field, [entries[c] for c in sorted(entries)]) for field, entries in patch.items())}}}
+    return {
+        "skip": None if changes else "every limit already has the value asked for",
+        "limits_before": before,
+        "limits_after": after,
+        "changes": changes,
+        "patch": body if changes else None,
+    }
+
+
+def apply_raise_limits(ws, kind, obj, plan, wait, timeout, entry, limits=None, replan=None, metrics_timeout=0, usage_threshold=0.9):
+    """Write the new limits and the history entry in one conditional patch (a rollout), wait, then judge fresh usage.
+
+    On a conflict the workload is read again and ``replan(obj)`` (plan_raise_limits) and its
+    budget are checked again; the plan is updated in place. ``limits`` is the budget
+    (max_actions, window_minutes). With ``metrics_timeout``, usage still at or above
+    ``usage_threshold`` in metrics sampled after the new pods were ready fails the
+    verification: the new limits were not enough.
+    """
+    name = obj["metadata"]["name"]
+    if plan["skip"]:
+        return ["skipped %s/%s: %s" % (kind, name, plan["skip"])], None
+    first = obj
+
+    def prepare(current):
+        if current is not first and replan:
+            plan.clear()
+            plan.update(replan(current))
+        return None if plan["skip"] else plan["patch"]
+
+    entry = dict(entry, limits=plan["limits_after"])
+    started = ws.clock.time()
+    answer = claim(ws, kind, obj, entry, limits, prepare, patch_type="strategic")[1]
+    if answer is None:
+        return ["skipped %s/%s: %s" % (kind, name, plan["skip"])], None
+    what = "%s/%s: %s" % (kind, name, ", ".join(plan["changes"]))
+    if ws.client.dry_run:
+        return ["would raise the limits of %s (dry run)" % what], None
+    steps = ["raised the limits of " + what]
+    result = None
+    if wait:
+        result = wait_healthy(ws, kind, name, timeout, started_after=started)
+        steps.append("%s/%s healthy: %s" % (kind, name, result["state"]))
+        if metrics_timeout > 0:
+            result["usage"] = wait_fresh_usage(ws, obj, result["pods"], metrics_timeout, usage_threshold)
+            steps.append("%s/%s usage: %s" % (kind, name, result["usage"]["summary"]))
+            if result["usage"]["saturated"]:
+                raise VerificationFailed(
+                    "%s/%s: limits raised (%s), all pods ready, but metrics sampled since still show %s; "
+                    "the new limits were not enough" % (kind, name, ", ".join(plan["changes"]), "; ".join(result["usage"]["saturated"]))
+                )
     return steps, result

@@ -9,7 +9,7 @@ Where the connection comes from, in libpq's own order: the module's ``login_*`` 
 ``ssl_*`` options when set, else libpq's environment (``PGHOST``, ``PGPORT``, ``PGUSER``,
 ``PGPASSWORD``, ``PGPASSFILE``, ``PGDATABASE``, ``PGSSLMODE``, ``PGSERVICE``, ...), else
 libpq's defaults. With ``connect_via: port_forward`` the session goes through a
-port-forward to the database pod over the Kubernetes API server (module_utils/postgres/
+port-forward to the database pod over the Kubernetes API server (module_utils/k8s/
 portforward.py), for a control node that cannot reach the database network.
 
 Every session is gentle with a struggling server: ``connect_timeout``, and as session
@@ -363,13 +363,21 @@ def open_session(params, database=None, kube_params=None):
 
 
 class _Tunnel(object):
-    """A PortForward as the (tunnel, (host, port)) open_session connects to."""
+    """A PortForward as the (tunnel, (host, port)) open_session connects to; its failures
+    become PostgresError (kind ``library`` when a library is missing, else ``unreachable``)."""
 
     def __init__(self, forward):
         self.forward = forward
 
     def __enter__(self):
-        return self.forward, self.forward.__enter__()
+        from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.portforward import (
+            PortForwardError,
+        )
+
+        try:
+            return self.forward, self.forward.__enter__()
+        except PortForwardError as exc:
+            raise PostgresError(str(exc), kind="library" if exc.kind == "library" else "unreachable")
 
     def __exit__(self, *exc):
         return self.forward.__exit__(*exc)
@@ -381,7 +389,7 @@ def _endpoint(params, kube_params):
     if params.get("connect_via") != "port_forward":
         return contextlib.nullcontext((None, (None, None)))
     # Imported here: direct connections need no Kubernetes library.
-    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.portforward import (
+    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.portforward import (
         PortForward,
     )
 

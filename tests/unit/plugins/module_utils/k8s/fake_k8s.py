@@ -35,6 +35,7 @@ POD_STATES = {
     "ready": dict(ready=True),
     "crash": dict(ready=False, waiting="CrashLoopBackOff", restarts=3),
     "pending": dict(ready=False),
+    "oom": dict(ready=False, waiting="CrashLoopBackOff", last=("OOMKilled", 137), restarts=3),
 }
 
 
@@ -131,8 +132,9 @@ class FakeClient(object):
         elif patch_type == "json":
             _json_patch(obj, body)
         else:
-            # A strategic merge patch is a merge patch for the maps the actions send (they send no lists).
-            _merge(obj, body)
+            # A strategic merge patch is a merge patch for maps; the lists the actions send (containers,
+            # initContainers) merge by their key, name, as the API server merges them.
+            _merge(obj, body, by_name=patch_type == "strategic")
         if obj.get("spec") != self.objects[target].get("spec"):
             obj["metadata"]["generation"] = obj["metadata"].get("generation", 1) + 1
         if not self.dry_run:
@@ -222,6 +224,10 @@ class FakeClient(object):
         labels = owner["spec"]["template"]["metadata"]["labels"] if owner_kind == "StatefulSet" else owner["metadata"]["labels"]
         shim = {"metadata": {"name": owner["metadata"]["name"], "uid": wl.uid(owner), "labels": labels}}
         pod = f.pod(shim, suffix, age=f.NOW - self.clock.now, **POD_STATES[self.new_pods])
+        # A template that sets resources gives them to its pods (f.pod's defaults otherwise).
+        for container, spec in zip(pod["spec"]["containers"], owner["spec"]["template"]["spec"].get("containers") or []):
+            if spec.get("resources"):
+                container["resources"] = copy.deepcopy(spec["resources"])
         pod["metadata"]["uid"] = "uid-%s-%d" % (pod["metadata"]["name"], next(self._serial))
         pod["metadata"]["ownerReferences"][0]["kind"] = owner_kind
         for condition in pod["status"]["conditions"]:
@@ -264,15 +270,27 @@ def _template(obj):
     return template
 
 
-def _merge(target, patch):
-    """RFC 7386 merge patch: maps merge, null deletes, anything else replaces."""
+def _merge(target, patch, by_name=False):
+    """RFC 7386 merge patch: maps merge, null deletes, anything else replaces.
+
+    ``by_name`` (strategic merge): a list of maps with a name merges each entry into the
+    target's entry of that name (appended when there is none).
+    """
     for key, value in patch.items():
         if value is None:
             target.pop(key, None)
         elif isinstance(value, dict):
             if not isinstance(target.get(key), dict):
                 target[key] = {}
-            _merge(target[key], value)
+            _merge(target[key], value, by_name)
+        elif by_name and isinstance(value, list) and value and all(isinstance(v, dict) and "name" in v for v in value):
+            entries = target.setdefault(key, [])
+            for item in value:
+                match = next((e for e in entries if e.get("name") == item["name"]), None)
+                if match is None:
+                    entries.append(copy.deepcopy(item))
+                else:
+                    _merge(match, item, by_name)
         else:
             target[key] = copy.deepcopy(value)
 

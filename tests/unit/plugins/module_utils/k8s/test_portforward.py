@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The port-forward's listener and pumps (module_utils/postgres/portforward.py), with the API
+"""The port-forward's listener and pumps (module_utils/k8s/portforward.py), with the API
 server's streams replaced by local socket pairs; through a real API server in
-tests/integration/test_postgres_connection.py."""
+tests/integration/test_postgres_connection.py and test_redis_health.py."""
 from __future__ import annotations
 
 import json
@@ -13,8 +13,8 @@ import time
 import pytest
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import NotFound
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres import portforward as pfm
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.connection import PostgresError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import portforward as pfm
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.portforward import PortForwardError
 from ansible_collections.ai_orchestrator.incident_response.tests.unit.plugins.module_utils.k8s import fake_k8s as fake
 
 
@@ -79,8 +79,8 @@ class Opener(object):
     def __call__(self):
         with self.lock:
             if self.fail_after is not None and len(self.streams) >= self.fail_after:
-                raise PostgresError("port-forward to pod x: the API server refused the port-forward (HTTP 500): boom",
-                                    kind="unreachable")
+                raise PortForwardError("port-forward to pod x: the API server refused the port-forward (HTTP 500): boom",
+                                       kind="unreachable")
             stream = Stream(len(self.streams), fail=self.stream_error)
             self.streams.append(stream)
             return stream
@@ -200,10 +200,10 @@ def test_a_spare_stream_left_too_long_is_not_used(monkeypatch):
 
 def test_a_missing_pod_fails_before_listening():
     opener = Opener()
-    with pytest.raises(PostgresError) as err:
+    with pytest.raises(PortForwardError) as err:
         with forward(opener, ref="postgres-7"):
             pass
-    assert err.value.kind == "unreachable"
+    assert err.value.kind == "not_found"
     assert str(err.value) == ("port-forward to pod ai-orchestrator/postgres-7 port 5432: "
                               "pod 'postgres-7' not found in namespace 'ai-orchestrator'")
     assert opener.streams == []
@@ -218,7 +218,7 @@ def test_a_workload_reference_names_the_pod_it_chose():
 def test_an_unreadable_cluster_is_unreachable():
     client = postgres_cluster()
     client.errors[("GET", client.path("Pod", "postgres-0"))] = NotFound("GET: not found")
-    with pytest.raises(PostgresError, match="pod 'postgres-0' not found"):
+    with pytest.raises(PortForwardError, match="pod 'postgres-0' not found"):
         with forward(Opener(), client=client):
             pass
 
@@ -242,7 +242,7 @@ GRANT = '{apiGroups: [""], resources: ["pods/portforward"], verbs: ["get", "crea
 def test_a_denied_port_forward_says_which_verb_is_missing_and_what_to_grant():
     error = refused(403, 'pods "postgres-0" is forbidden: User "sre" cannot get resource "pods/portforward" in '
                          'API group "" in the namespace "ai-orchestrator"')
-    assert error.kind == "unreachable"
+    assert error.kind == "permission"
     text = str(error)
     assert text.startswith("port-forward to pod ai-orchestrator/postgres-0 port 5432: permission denied (403 Forbidden): "
                            'this identity may not get pods/portforward in namespace "ai-orchestrator"')
@@ -257,6 +257,50 @@ def test_the_create_check_names_no_verb_and_is_explained():
 
 
 def test_other_refusals():
-    assert "401 Unauthorized" in str(refused(401, "Unauthorized"))
-    assert "does not know this pod any more (404)" in str(refused(404, 'pods "postgres-0" not found'))
-    assert "(HTTP 500): kubelet said no" in str(refused(500, "kubelet said no"))
+    error = refused(401, "Unauthorized")
+    assert "401 Unauthorized" in str(error) and error.kind == "unreachable"
+    error = refused(404, 'pods "postgres-0" not found')
+    assert "does not know this pod any more (404)" in str(error) and error.kind == "not_found"
+    error = refused(500, "kubelet said no")
+    assert "(HTTP 500): kubelet said no" in str(error) and error.kind == "unreachable"
+
+
+def test_a_pod_that_is_not_running_is_unavailable():
+    client = postgres_cluster()
+    client.obj("Pod", "postgres-0")["status"] = {"phase": "Pending"}
+    with pytest.raises(PortForwardError) as err:
+        with forward(Opener(), client=client):
+            pass
+    assert err.value.kind == "unavailable"
+    assert str(err.value) == "port-forward to pod ai-orchestrator/postgres-0 port 5432: pod ai-orchestrator/postgres-0 is Pending, not Running"
+
+
+# --- PostgreSQL's sessions keep the kinds and messages they always had --------------------------
+
+
+def postgres_failure(forward_error):
+    from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres import connection as pc
+
+    class Failing(object):
+        def __enter__(self):
+            raise forward_error
+
+        def __exit__(self, *exc):
+            return False
+
+    with pytest.raises(pc.PostgresError) as err:
+        with pc._Tunnel(Failing()):
+            pass
+    return err.value
+
+
+@pytest.mark.parametrize("kind", ["not_found", "unavailable", "permission", "unreachable"])
+def test_postgres_sessions_see_every_forward_failure_as_unreachable_with_the_same_message(kind):
+    message = "port-forward to pod ai-orchestrator/postgres-7 port 5432: pod 'postgres-7' not found in namespace 'ai-orchestrator'"
+    error = postgres_failure(PortForwardError(message, kind=kind))
+    assert error.kind == "unreachable" and str(error) == message
+
+
+def test_postgres_sessions_see_a_missing_library_as_library():
+    error = postgres_failure(PortForwardError("connect_via=port_forward needs the kubernetes ...", kind="library"))
+    assert error.kind == "library"

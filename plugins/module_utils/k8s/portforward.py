@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""A port-forward to a database pod through the Kubernetes API server, as ``kubectl port-forward``.
+"""A port-forward to a pod through the Kubernetes API server, as ``kubectl port-forward``.
 
 For a control node outside the cluster's network: the API server is reachable, the
-database is not. ``PortForward`` listens on a free loopback port and opens one API
+database (PostgreSQL, Redis) is not. ``PortForward`` listens on a free loopback port and opens one API
 port-forward stream (a websocket to ``pods/NAME/portforward``, the kubernetes library's
 channel protocol) for each TCP connection it accepts, so several clients work through one
 forward at once (``pg_restore -j N``, a maintenance session beside the main one). Bytes are
@@ -15,10 +15,14 @@ pumped both ways by a thread per connection; leaving the ``with`` block closes e
     with PortForward(kube_params, "ai-orchestrator", "statefulset/postgres", 5432) as (host, port):
         psycopg2.connect(host=host, port=port, ...)
 
-Failures are ``PostgresError`` with kind ``unreachable`` and a message naming the pod: the pod
-or workload missing or not running, the API server unreachable, the identity lacking
-``pods/portforward`` (the verb the server asked for), nothing listening on the port in the pod
-(``last_error``, which connection.open_session adds to its own message).
+Failures are ``PortForwardError`` with a message naming the pod and a ``kind``: ``not_found``
+(the pod or workload does not exist), ``unavailable`` (not running, no Ready pod),
+``permission`` (the identity lacks ``pods/portforward``: the verb the server asked for),
+``unreachable`` (the API server cannot be reached or refused otherwise), ``library`` (the
+kubernetes or websocket-client library is missing). Each caller turns it into its own error
+(postgres/connection.py: kind ``unreachable`` or ``library``; redis/connection.py). Nothing
+listening on the port in the pod shows later, as ``last_error``, which the callers add to their
+own message.
 """
 
 from __future__ import annotations
@@ -43,12 +47,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without the libr
     WEBSOCKET_IMPORT_ERROR = exc
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import (
+    ClusterError,
     IncidentResponseError,
     InvalidInput,
+    NotFound,
 )
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.client import KubeClient
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.podref import resolve_pod
-from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.postgres.connection import PostgresError
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s.podref import PodUnavailable, resolve_pod
 
 LOOPBACK = "127.0.0.1"
 CHANNEL_PROTOCOL = "v4.channel.k8s.io"
@@ -57,6 +62,34 @@ CHANNEL_PROTOCOL = "v4.channel.k8s.io"
 SPARE_MAX_AGE = 10.0
 BUFFER = 64 * 1024
 _DENIED_VERB = re.compile(r'cannot (\w+) resource "pods/portforward"')
+
+# What a PortForwardError's kind means.
+KINDS = {
+    "not_found": "the pod or workload does not exist",
+    "unavailable": "the pod is not running, or the workload has no Ready pod",
+    "permission": "the Kubernetes identity may not port-forward to (or read) the pod",
+    "unreachable": "the API server cannot be reached, or refused the port-forward otherwise",
+    "library": "the kubernetes or websocket-client Python library is missing",
+}
+
+
+class PortForwardError(IncidentResponseError):
+    """A port-forward that could not be set up; ``kind`` is one of KINDS."""
+
+    def __init__(self, message, kind="unreachable", status=None):
+        super(PortForwardError, self).__init__(message, status=status)
+        self.kind = kind
+
+
+def _resolve_kind(exc):
+    """The PortForwardError kind of an error resolving the pod."""
+    if isinstance(exc, NotFound):
+        return "not_found"
+    if isinstance(exc, PodUnavailable):
+        return "unavailable"
+    if isinstance(exc, ClusterError) and getattr(exc, "status", None) == 403:
+        return "permission"
+    return "unreachable"
 
 
 class PortForward(object):
@@ -117,15 +150,16 @@ class PortForward(object):
         """Resolve the pod, open the first stream (permission and reachability fail here),
         listen; returns the local ``(host, port)``."""
         if self._opener is None and not HAS_WEBSOCKET:
-            raise PostgresError("connect_via=port_forward needs the kubernetes and websocket-client Python "
-                                "libraries on the control node: %s" % WEBSOCKET_IMPORT_ERROR, kind="library")
+            raise PortForwardError("connect_via=port_forward needs the kubernetes and websocket-client Python "
+                                   "libraries on the control node: %s" % WEBSOCKET_IMPORT_ERROR, kind="library")
         try:
             client = self._client or KubeClient.from_params(self.kube_params)
             self.pod, _container = resolve_pod(client, self.namespace, self.ref)
         except InvalidInput:
             raise
         except IncidentResponseError as exc:
-            raise PostgresError("port-forward to %s: %s" % (self.where, exc), kind="unreachable")
+            raise PortForwardError("port-forward to %s: %s" % (self.where, exc), kind=_resolve_kind(exc),
+                                   status=getattr(exc, "status", None))
         self._configuration = getattr(client, "configuration", None)
         self._timeout = getattr(client, "request_timeout", None) or 30
         self._spare = (self._open(), time.monotonic())
@@ -185,14 +219,14 @@ class PortForward(object):
         except websocket.WebSocketBadStatusException as exc:
             raise self._refused(exc, path)
         except (websocket.WebSocketException, OSError) as exc:
-            raise PostgresError("port-forward to %s: cannot reach the Kubernetes API server at %s (%s)"
-                                % (self.where, cfg.host, exc), kind="unreachable")
+            raise PortForwardError("port-forward to %s: cannot reach the Kubernetes API server at %s (%s)"
+                                   % (self.where, cfg.host, exc), kind="unreachable")
         # The library's proxy thread selects before it reads: blocking from here on.
         ws.settimeout(None)
         return ws_client.PortForward(ws, [self.port])
 
     def _refused(self, exc, path):
-        """A PostgresError for a refused port-forward handshake."""
+        """A PortForwardError for a refused port-forward handshake."""
         status = getattr(exc, "status_code", 0)
         body = getattr(exc, "resp_body", None) or b""
         if isinstance(body, bytes):
@@ -211,7 +245,8 @@ class PortForward(object):
                     "in the kubeconfig is wrong or expired")
         else:
             text = "the API server refused the port-forward (HTTP %s): %s" % (status, message)
-        return PostgresError("port-forward to %s: %s" % (self.where, text), kind="unreachable")
+        kind = {403: "permission", 404: "not_found"}.get(status, "unreachable")
+        return PortForwardError("port-forward to %s: %s" % (self.where, text), kind=kind, status=status)
 
     def _take_spare(self):
         with self._lock:
@@ -245,7 +280,7 @@ class PortForward(object):
     def _serve(self, conn):
         try:
             stream = self._take_spare() or self._open()
-        except PostgresError as exc:
+        except PortForwardError as exc:
             self._note(str(exc))
             conn.close()
             return
