@@ -38,6 +38,7 @@ EXPECTED = [
     ("WorkflowExecutionFailureRate", {"service": "api-gateway", "engine": "n8n"}),
     ("ServiceDown", {"service": "langsmith", "severity": "P1"}),
 ]
+PLAYBOOKS = {"ServiceDown": "playbooks/service_down.yml", "WorkflowExecutionFailureRate": "playbooks/workflow_failures.yml"}
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +65,9 @@ def test_the_fault_fires_its_alert_with_the_runbook_labels(faults, alertname, la
                           interval=0.5, message="Alertmanager to hold %s" % alertname)
     annotations = held[0]["annotations"]
     assert annotations["runbook_section"] and annotations["summary"]
-    # ServiceDown has its playbook; the others escalate until theirs is written.
-    if alertname == "ServiceDown":
-        assert annotations["playbook"] == "playbooks/service_down.yml"
+    # ServiceDown and WorkflowExecutionFailureRate have their playbooks; the others escalate until theirs is written.
+    if alertname in PLAYBOOKS:
+        assert annotations["playbook"] == PLAYBOOKS[alertname]
     else:
         assert annotations["playbook"].startswith("none yet")
     assert "ai-orchestrator-overview" in annotations["dashboard"]

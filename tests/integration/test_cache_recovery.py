@@ -80,6 +80,7 @@ def cache():
             client.restore(key, 0, value, replace=True)
 
 
+@pytest.mark.long  # make test: the second run of the corrupted-cache drill changes nothing either
 def test_a_healthy_cache_opens_nothing_and_changes_nothing(tmp_path, cache):
     for _ in range(2):
         result = run(tmp_path)
@@ -117,6 +118,7 @@ def test_a_corrupted_cache_is_flushed_scoped_warmed_and_verified_while_sessions_
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
 
 
+@pytest.mark.long  # make test: the warm-up and its verification are part of the corrupted-cache drill
 def test_a_cold_cache_is_warmed_without_a_flush(tmp_path, cache):
     drill.fault_sh("cache", "cold")
     result = run(tmp_path)

@@ -101,6 +101,7 @@ def history(ns, name):
     return json.loads(annotations.get(HISTORY) or "[]")
 
 
+@pytest.mark.long  # make test: the raise itself, rolled out and verified on fresh metrics, below
 def test_a_raise_that_does_not_stop_the_oom_kills_fails_fast(ns, filters):
     """drill's oomkilled fault is a label: the new pods are killed again, and the module says the fault is not transient."""
     deploy(ns, "leaky", labels={drill.FAULT_LABEL: "oomkilled"}, wait=False)

@@ -21,8 +21,9 @@ ROUTES = ROOT / "extensions/eda/vars/alert_routes.yml"
 RULES = ROOT / "alerting/prometheus/ai-orchestrator-alerts.yml"
 COLLECTION = "ai_orchestrator.incident_response."
 # Playbooks an alert may start: they change nothing or only what the runbook's automated
-# steps change (delete a failed pod, scale, roll back), under leases and budgets.
-UNATTENDED = {"service_down", "alert_escalate", "alert_resolved"}
+# steps change (delete a failed pod, scale, roll back, restart an engine, raise limits within
+# a bound), under leases and budgets. cache_recovery and db_recovery are not among them.
+UNATTENDED = {"service_down", "alert_escalate", "alert_resolved", "workflow_failures"}
 # Words of playbooks that destroy or overwrite data; an alert must never start one.
 DESTRUCTIVE = ("restore", "flush", "delete", "drop", "truncate", "failover", "scale_down")
 

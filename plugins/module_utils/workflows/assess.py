@@ -170,11 +170,11 @@ def assess(engines, plans=None, workflows=None, metrics=None, queues=None, platf
             verdict.update(cause="resources", action="remediate", plan=plan, owner=plan.get("owner"),
                            reason="%s: %s" % (name, plan.get("reason")))
         elif definition_problems:
+            named_problems = "; ".join("%s (%s, owner %s): %s" % (
+                w["name"] or w["id"], w["id"], w["owner"] or "unknown", ", ".join((w["validation_errors"] + w["breaking"])[:3]))
+                for w in definition_problems)
             verdict.update(cause="definitions", action="escalate", owner=_owner(policy, "workflow_definition"),
-                           reason="%s: %d failing workflow definition(s): %s" % (name, len(definition_problems), "; ".join(
-                               "%s (%s, owner %s): %s" % (w["name"] or w["id"], w["id"], w["owner"] or "unknown",
-                                                         ", ".join((w["validation_errors"] + w["breaking"])[:3]))
-                               for w in definition_problems)))
+                           reason="%s: %d failing workflow definition(s): %s" % (name, len(definition_problems), named_problems))
         elif failing:
             verdict.update(cause="workflows", action="escalate", owner=_owner(policy, "default"),
                            reason="%s: %d workflow(s) fail without a definition problem: %s" % (name, len(failing), "; ".join(
@@ -185,8 +185,8 @@ def assess(engines, plans=None, workflows=None, metrics=None, queues=None, platf
                            "definitions explain it: the engine adapter's logs are with the incident" % (ratio * 100, name))
         elif engine.get("status") == "degraded" and engine.get("kind") == "gateway" and down_elsewhere:
             # The gateway reports itself degraded while an engine it calls is down: that engine is the cause.
-            notes.append("%s reports itself degraded while %s %s down" % (name, ", ".join(sorted(down_elsewhere)),
-                                                                        "is" if len(down_elsewhere) == 1 else "are"))
+            others = sorted(down_elsewhere)
+            notes.append("%s reports itself degraded while %s %s down" % (name, ", ".join(others), "is" if len(others) == 1 else "are"))
         elif engine.get("status") == "degraded":
             verdict.update(cause="degraded", action="escalate", owner=_owner(policy, "engine_connectivity"),
                            reason="%s answers but reports itself degraded: %s" % (name, engine.get("error") or engine.get("detail")))
@@ -250,8 +250,8 @@ def outcome(assessment, actions=None, verification=None, check_mode=False):
             action = by_workload.get((verdict.get("plan") or {}).get("workload"))
             problems = []
             if not action or not action.get("ok"):
-                problems.append("%s on %s did not succeed: %s" % ((verdict["plan"] or {}).get("action"), verdict["workload"],
-                                                                 (action or {}).get("msg", "not carried out")))
+                planned = (verdict["plan"] or {}).get("action")
+                problems.append("%s on %s did not succeed: %s" % (planned, verdict["workload"], (action or {}).get("msg", "not carried out")))
             if name in down:
                 problems.append("%s still does not answer its health check" % name)
             if verdict["workload"] in unhealthy:

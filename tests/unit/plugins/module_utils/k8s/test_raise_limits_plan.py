@@ -24,7 +24,8 @@ BOUND = {"memory": "4Gi", "cpu": "4"}
 OOM = {"statuses": {MAIN: shapes.crashing(reason="OOMKilled", exit_code=137)}}
 
 
-def plans_for(raw, bound=BOUND, max_replicas=10, **kw):
+def plans_for(raw, bound=None, max_replicas=10, **kw):
+    bound = BOUND if bound is None else bound
     report = diagnosis.build_report(raw, shapes.NS, f.NOW, **kw)
     plans = classify.plan_namespace(report["workloads"], max_replicas, 1, report["others"], None, bound, report["pods"])
     shapes.assert_sane(report, plans)
