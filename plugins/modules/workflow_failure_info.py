@@ -293,6 +293,16 @@ failing_workflows:
       description: When the newest failed execution started (UTC).
       type: str
       sample: "2026-05-09T08:31:02Z"
+    last_succeeded_at:
+      description: When the newest successful execution among those read started (UTC); null when none.
+      type: str
+      sample: "2026-05-09T08:32:40Z"
+    recovered:
+      description:
+        - True when it failed in the window but its newest execution read succeeded (after the newest failure);
+          the workflow runs again and its failures are history.
+      type: bool
+      sample: false
     executions:
       description: Ids of its newest failed executions, newest first (at most 5).
       type: list

@@ -109,8 +109,8 @@ def _messages(items):
 def _workflow_summary(engine_name, report):
     failing = []
     for wf in _list((report or {}).get("failing_workflows"), "failing_workflows"):
-        # Workflows listed on request without failures are not failing.
-        if not isinstance(wf, dict) or not wf.get("failures"):
+        # Workflows listed on request without failures are not failing, nor are those that run again.
+        if not isinstance(wf, dict) or not wf.get("failures") or wf.get("recovered"):
             continue
         validation = wf.get("validation") or {}
         changes = wf.get("changes") or {}

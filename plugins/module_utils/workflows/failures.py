@@ -115,12 +115,21 @@ def _collect(engine, options, tracer, since, result):
     grouped = {}
     for item in failed:  # newest first
         grouped.setdefault(item["workflow_id"], []).append(item)
+    # When each workflow last ran well: a workflow whose newest run succeeded has recovered.
+    succeeded = {}
+    for item in everything:
+        if item["status"] == "success" and item.get("started") is not None:
+            succeeded[item["workflow_id"]] = max(item["started"], succeeded.get(item["workflow_id"], item["started"]))
     requested, result["not_found"] = match_refs(options.get("workflows"), workflows) if definitions else (
         [str(r) for r in options.get("workflows") or []], [])
     wanted = list(grouped) + [i for i in requested if i not in grouped]
     catalog = _catalog(engine, options) if definitions and wanted else None
     for workflow_id in wanted:
         entry = _workflow(engine, workflow_id, grouped.get(workflow_id, []), workflows, catalog, options, tracer, since)
+        last_ok = succeeded.get(workflow_id)
+        newest_failure = (grouped.get(workflow_id) or [{}])[0].get("started")
+        entry["last_succeeded_at"] = iso(last_ok) if last_ok is not None else None
+        entry["recovered"] = bool(entry["failures"]) and last_ok is not None and newest_failure is not None and last_ok > newest_failure
         result["failing_workflows"].append(entry)
     result["failing_workflows"].sort(key=lambda w: (-w["failures"], w["name"] or w["id"] or ""))
     result["failing"] = [w["name"] or w["id"] for w in result["failing_workflows"] if w["failures"]]

@@ -187,3 +187,9 @@ def test_a_gateway_degraded_by_a_down_engine_is_not_a_cause_of_its_own():
     assert any("degraded while n8n is down" in n for n in result["notes"])
     alone = wflt.workflow_assessment([gateway], [], [], None, [], PLATFORM)
     assert verdict(alone, "api-gateway")["cause"] == "degraded"
+
+
+def test_a_workflow_that_runs_again_is_not_failing():
+    recovered = dict(wf("9", valid=False), recovered=True)
+    result = wflt.workflow_assessment([engine("n8n")], [plan("n8n")], [report("n8n", [recovered])], None, [], PLATFORM)
+    assert result["status"] == "healthy" and result["workflow_owners"] == []
