@@ -41,11 +41,29 @@ ERROR_REPLY = re.compile(r"^(\(error\) )?(ERR|WRONGTYPE|NOPERM|NOAUTH|WRONGPASS|
                          r"BUSY|NOSCRIPT|EXECABORT|MASTERDOWN|TRYAGAIN|CROSSSLOT) ")
 
 
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_port(highest: int = 65535) -> int:
+    """A loopback TCP port nobody listens on right now, at most `highest`."""
+    for _attempt in range(200):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port <= highest:
+            return port
+    raise RuntimeError("no free loopback port at or below %d" % highest)
+
+
+def free_cluster_port() -> int:
+    """A free port for a cluster node: Redis refuses ports above 55535 there (its bus is port + 10000),
+    and the bus port must be free too."""
+    for _attempt in range(200):
+        port = free_port(55535)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free loopback port pair (port, port + 10000) for a cluster node")
 
 
 def available() -> bool:
@@ -93,7 +111,7 @@ class PrivateRedis:
                  tls: bool = False, tls_auth_clients: bool = False, rename: dict | None = None,
                  replicaof: "PrivateRedis | None" = None, cluster: bool = False, maxmemory=None,
                  policy: str | None = None, conf: dict | None = None, port: int | None = None):
-        self.port = port or free_port()
+        self.port = port or (free_cluster_port() if cluster else free_port())
         self.name = name or str(self.port)
         self.dir = Path(tmp_path) / ("redis-%s" % self.name)
         self.password = password
