@@ -57,6 +57,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 
+import benchdoc  # noqa: E402  (beside this script)
 from pg import PG_BINDIR, PrivateServer  # noqa: E402  (tests/integration on the path first)
 
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -686,16 +687,7 @@ def render_short(need, free, base, meta):
 
 def write_doc(block):
     """Replace the section (up to the next `## ` heading) or append it; nothing else changes."""
-    text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"
-    start = text.find("\n" + SECTION + "\n")
-    if start >= 0:
-        start += 1
-        nxt = text.find("\n## ", start + len(SECTION))
-        tail = text[nxt + 1:] if nxt >= 0 else ""
-        text = text[:start] + block + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    DOC.write_text(text)
+    benchdoc.replace_section(DOC, SECTION, block)
     log("wrote %s (section %s)" % (DOC, SECTION))
 
 

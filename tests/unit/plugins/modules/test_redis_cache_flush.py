@@ -11,37 +11,23 @@ Real servers: tests/integration/test_redis_flush_warmup.py.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 
 import pytest
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import redis_cache_flush
 
-from ..module_utils.redis.test_warmup import FakeRedis, err
+from ..module_utils.redis.test_warmup import err, fake_connection
 from .incident_runner import run_module
+from .prometheus_server import closed_port
 
 PASSWORD = "rd-pa55-9f8e7d"
-
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
 def fake(monkeypatch):
     """The module's connection is a FakeRedis; `fake.opened` counts connections."""
-    conn = FakeRedis()
-    conn.opened = 0
-
-    @contextlib.contextmanager
-    def open_fake(params, kube_params=None):
-        conn.opened += 1
-        yield conn
-    monkeypatch.setattr(redis_cache_flush, "open_redis", open_fake)
+    conn = fake_connection(monkeypatch, redis_cache_flush)
     for n in range(3):
         conn._set("cache:%d" % n, "v")
     conn._rpush("queue:jobs", "j")

@@ -11,39 +11,24 @@ Real servers: tests/integration/test_redis_flush_warmup.py.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
 
 import pytest
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import redis_cache_warmup
 
-from ..module_utils.redis.test_warmup import FakeRedis
+from ..module_utils.redis.test_warmup import fake_connection
 from .incident_runner import run_module
+from .prometheus_server import closed_port
 
 PASSWORD = "rd-pa55-1c2b3a"
 KEYS = [{"key": "config:flags", "type": "hash", "value": {"a": "1"}},
         {"key": "cache:catalog", "value": {"count": 2}, "ttl": 60}]
 
 
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def fake(monkeypatch):
-    conn = FakeRedis()
-    conn.opened = 0
-
-    @contextlib.contextmanager
-    def open_fake(params, kube_params=None):
-        conn.opened += 1
-        yield conn
-    monkeypatch.setattr(redis_cache_warmup, "open_redis", open_fake)
-    return conn
+    return fake_connection(monkeypatch, redis_cache_warmup)
 
 
 def run(capsys, check=False, **args):

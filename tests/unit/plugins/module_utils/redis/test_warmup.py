@@ -13,6 +13,8 @@ against real redis-servers.
 
 from __future__ import annotations
 
+import contextlib
+
 import base64
 import fnmatch
 import json
@@ -620,3 +622,16 @@ def test_a_disabled_command_fails_before_anything_is_written():
                                                                                       "value": {"m": 1}, "ttl": 1}])
     assert wu.needed_commands(entries, replace=True) == ["DEL", "EXISTS", "HSET", "PEXPIRE", "RESTORE", "SET", "ZADD"]
     assert wu.needed_commands(entries, replace=False) == ["EXISTS", "HSET", "PEXPIRE", "RESTORE", "SET", "ZADD"]
+
+
+def fake_connection(monkeypatch, module):
+    """Make ``module`` open a FakeRedis instead of a connection; ``.opened`` counts the connections."""
+    conn = FakeRedis()
+    conn.opened = 0
+
+    @contextlib.contextmanager
+    def open_fake(params, kube_params=None):
+        conn.opened += 1
+        yield conn
+    monkeypatch.setattr(module, "open_redis", open_fake)
+    return conn
