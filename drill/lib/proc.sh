@@ -13,12 +13,23 @@ pick_python() { # the Python that runs the drill's helper scripts
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# Fail clearly when a port this component needs is held by something else.
+# Wait until a port this component needs is free, or fail clearly naming its holder. The
+# drill's ports lie in the kernel's ephemeral range, so a short-lived client socket or a
+# test's private server can hold one for a moment: a port nobody listens on gets 30 s.
+port_bound() { # any socket but TIME-WAIT on the port: the server's bind would fail
+  ss -Htan "sport = :$1" 2>/dev/null | grep -qv '^TIME-WAIT'
+}
 claim_port() {
-  local port=$1 what=$2 owner
-  port_open "$port" || return 0
-  owner=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:.*' | head -1 || true)
-  die "port $port for $what is taken by another process ${owner:-(unknown owner)}: stop it or set the port in drill/drill.env"
+  local port=$1 what=$2 owner deadline=$((SECONDS + 30)) said=
+  while port_bound "$port" || port_open "$port"; do
+    owner=$(ss -Htanp "sport = :$port" 2>/dev/null | grep -v '^TIME-WAIT' | grep -o 'users:.*' | head -1 || true)
+    if port_open "$port" || [ "$SECONDS" -ge "$deadline" ]; then
+      die "port $port for $what is taken by another process ${owner:-(unknown owner)}: stop it or set the port in drill/drill.env"
+    fi
+    [ -n "$said" ] || log "port $port for $what is held by a passing socket ${owner:-(unknown owner)}; waiting up to 30 s"
+    said=1
+    sleep 0.5
+  done
 }
 
 wait_for() { # wait_for SECONDS DESCRIPTION COMMAND...

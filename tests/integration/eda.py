@@ -21,15 +21,10 @@ import yaml
 import drill
 import rbac
 from playbook import ROOT, VENV_BIN, ansible_env
+from ports import free_port
 
 RULEBOOK = ROOT / "extensions/eda/rulebooks/alertmanager.yml"
 ROUTES = ROOT / "extensions/eda/vars/alert_routes.yml"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def inventory(path: Path, incidents: Path) -> str:

@@ -34,6 +34,7 @@ import psycopg2
 from psycopg2 import sql
 
 import dataplane as dp
+from ports import free_port
 
 PG_BINDIR = Path(os.environ.get("DRILL_PG_BINDIR") or "/usr/lib/postgresql/15/bin")
 PG_OS_USER = os.environ.get("DRILL_PG_OS_USER", "postgres")
@@ -182,13 +183,6 @@ def seeded_db(prefix: str, rows: int = 500, workflows: int = 50, server: "Privat
 
 
 # --- a private PostgreSQL --------------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A loopback TCP port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_open(port: int, host: str = "127.0.0.1") -> bool:

@@ -34,6 +34,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from ports import drill_ports, free_port  # free_port is re-exported: tests/unit's redis_server uses it
+
 REDIS_SERVER = os.environ.get("REDIS_SERVER_BIN") or shutil.which("redis-server") or "/usr/bin/redis-server"
 REDIS_CLI = os.environ.get("REDIS_CLI_BIN") or shutil.which("redis-cli") or "/usr/bin/redis-cli"
 # redis-cli prints an error reply as its text and exits 0.
@@ -41,22 +43,13 @@ ERROR_REPLY = re.compile(r"^(\(error\) )?(ERR|WRONGTYPE|NOPERM|NOAUTH|WRONGPASS|
                          r"BUSY|NOSCRIPT|EXECABORT|MASTERDOWN|TRYAGAIN|CROSSSLOT) ")
 
 
-def free_port(highest: int = 65535) -> int:
-    """A loopback TCP port nobody listens on right now, at most `highest`."""
-    for _attempt in range(200):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port <= highest:
-            return port
-    raise RuntimeError("no free loopback port at or below %d" % highest)
-
-
 def free_cluster_port() -> int:
     """A free port for a cluster node: Redis refuses ports above 55535 there (its bus is port + 10000),
     and the bus port must be free too."""
     for _attempt in range(200):
         port = free_port(55535)
+        if port + 10000 in drill_ports():
+            continue
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port + 10000))

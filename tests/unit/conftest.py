@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import sys
 import tempfile
 
 from ansible.plugins.loader import init_plugin_loader
@@ -22,6 +23,11 @@ from ansible.utils.collection_loader import AnsibleCollectionConfig
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 NAMESPACE, NAME = "ai_orchestrator", "incident_response"
+
+# The standard-library test helpers both trees share (``ports``: free ports that are never
+# the drill's) live in tests/integration.
+if str(REPO / "tests" / "integration") not in sys.path:
+    sys.path.append(str(REPO / "tests" / "integration"))
 
 
 def _linked_tree():

@@ -14,12 +14,13 @@ import datetime
 import ipaddress
 import json
 import pathlib
-import socket
 import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from ports import free_port  # never a drill port (tests/integration/ports.py)
 
 REPLIES = json.loads((pathlib.Path(__file__).parent / "fixtures/prometheus/replies.json").read_text(encoding="utf-8"))
 
@@ -64,7 +65,7 @@ class FakePrometheus(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, tls=None):
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__(("127.0.0.1", free_port()), _Handler)
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
@@ -88,9 +89,7 @@ class FakePrometheus(ThreadingHTTPServer):
 
 def closed_port():
     """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def self_signed(folder):

@@ -8,21 +8,19 @@ The diagnosis itself runs against real servers in tests/integration/test_postgre
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.modules import postgresql_health_info
 
 from .incident_runner import run_module
+from ports import free_port  # never a drill port (tests/integration/ports.py)
 
 PASSWORD = "pg-pa55-9f8e7d"
 
 
 def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture
