@@ -6,6 +6,7 @@
 #   $DRILL_CACHE/bin/kwok-<v>/{kwok,kwokctl}
 #   $DRILL_CACHE/bin/metrics-server-<v>/metrics-server
 #   $DRILL_CACHE/bin/kube-state-metrics-<v>/kube-state-metrics
+#   $DRILL_CACHE/bin/jaeger-<v>/jaeger
 # A piece whose binaries are already there is skipped, so a warm run is instant.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -101,11 +102,46 @@ build_kube_state_metrics() {
   (cd "$src" && go build -mod=mod -trimpath -ldflags "$ld" -o "$out/kube-state-metrics" k8s.io/kube-state-metrics/v2)
 }
 
+# Jaeger (v2 binary cmd/jaeger: all-in-one with memory storage by default): its go.mod
+# carries a replace line (github.com/Shopify/sarama), so `go install ...@v` refuses it; a
+# wrapper module copies every replace line of the pinned release and builds the same main
+# package, with the version variables its own Makefile sets (BuildInfo.mk). The UI assets
+# are not in the module (the binary serves a placeholder page); the query API is complete.
+build_jaeger() {
+  local out=$DRILL_CACHE/bin/jaeger-$JAEGER_VERSION
+  if have_all "$out" jaeger; then log "jaeger $JAEGER_VERSION cached"; return; fi
+  local src=$DRILL_CACHE/src/jaeger-$JAEGER_VERSION mod=github.com/jaegertracing/jaeger
+  mkdir -p "$src" "$out"
+  local modfile
+  modfile=$(cd "$src" && go mod download -json "$mod@$JAEGER_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  [ -n "$modfile" ] || { log "jaeger: $mod@$JAEGER_VERSION not downloadable"; return 1; }
+  {
+    echo "module drill.local/jaeger"
+    echo
+    echo "go 1.25.0"
+    echo
+    echo "require $mod $JAEGER_VERSION"
+    echo
+    echo "replace ("
+    # single-line `replace a => b v` and the lines of a `replace ( ... )` block
+    awk '/^replace \(/ {blk=1; next} blk && /^\)/ {blk=0; next}
+         blk && /=>/ {print "\t" $0; next} /^replace [^(]/ {sub(/^replace /, ""); print "\t" $0}' "$modfile" |
+      sed 's/^\t\t*/\t/'
+    echo ")"
+  } > "$src/go.mod"
+  local date; date=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  local ld="$ldbase -X $mod/internal/version.latestVersion=$JAEGER_VERSION -X $mod/internal/version.date=$date"
+  log "building jaeger $JAEGER_VERSION"
+  (cd "$src" && go build -mod=mod -trimpath -ldflags "$ld" -o "$out/jaeger.tmp" "$mod/cmd/jaeger") &&
+    mv "$out/jaeger.tmp" "$out/jaeger"
+}
+
 command -v go >/dev/null || { echo "drill build: Go is required (go version 1.26 or newer)" >&2; exit 1; }
 start=$(date +%s)
 build_etcd
 build_kwok
 build_metrics_server
 build_kube_state_metrics
+build_jaeger
 build_kubernetes
 log "all binaries ready in $DRILL_CACHE/bin ($(( $(date +%s) - start )) s)"

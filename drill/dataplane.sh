@@ -20,7 +20,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 # shellcheck source-path=SCRIPTDIR source=podbin/lib/common.sh
 source "$here/podbin/lib/common.sh"
 export DRILL_HOME DRILL_RUN DRILL_PG_PORT DRILL_REDIS_PORT DRILL_LANGFLOW_PORT DRILL_N8N_PORT \
-  DRILL_LANGSMITH_PORT DRILL_GATEWAY_PORT DRILL_DRILLCTL_PORT
+  DRILL_LANGSMITH_PORT DRILL_GATEWAY_PORT DRILL_DRILLCTL_PORT DRILL_JAEGER_OTLP_PORT
 
 secrets=$DRILL_RUN/secrets
 backups=$DRILL_RUN/backups

@@ -32,6 +32,31 @@
 #                                            not parse (runbook "Cache Recovery": a corrupted cache)
 #   drill/fault.sh cache cold                the critical keys are gone (a cold cache after a restart)
 #   drill/fault.sh cache warm                the gateway's warm-up endpoint writes them back (no fault)
+#                                            While a critical key is missing (checked at most every
+#                                            second), the gateway's cache-backed GET /api/v1/workflows
+#                                            takes 2.5 s ("cache miss: loaded from the database")
+#   drill/fault.sh release WORKLOAD errors|slow [FRACTION]  a bad release: a rollout of Deployment
+#                                            WORKLOAD to a new image tag (<tag>-drill.<revision>) whose pod
+#                                            template carries drill.incident-response.io/http-fault=errors|slow
+#                                            (and http-fault-fraction=FRACTION, default 0.3); returns when the
+#                                            rollout completed (pods Ready: Kubernetes sees it healthy). For a
+#                                            Deployment annotated drill.incident-response.io/serves=<stand-in>
+#                                            (api-gateway serves gateway) the load controller's pod link makes
+#                                            FRACTION of the stand-in's API requests answer 500 (errors) or
+#                                            take 3 s (slow), scaled by the share of ready pods of the release;
+#                                            the gateway logs each 500 (`kubectl logs` of api-gateway pods).
+#                                            `kubectl rollout undo` (workload_remediation rollback) heals it
+#   drill/fault.sh db slow-query|fast        the gateway's GET /api/v1/workflows/{id}/executions runs an
+#                                            expensive statement (a recount CTE with pg_sleep(2.5) on the
+#                                            executions table): api-gateway p95 over 2 s, pg_stat_statements
+#                                            mean_exec_time about 2500 ms; `fast` puts the cheap one back
+#                                            (the drill's undo: the collection only reports a slow query)
+# Other causes of High Error Rate / High Response Time on api-gateway, without this script:
+#   PostgreSQL down (drill/dataplane.sh down stops it; the drill test stops only PostgreSQL, see
+#   tests/integration/test_drill_causes.py): the gateway's DB routes answer 503 "database unavailable";
+#   `load api-gateway N` (usage=high on its pods): 3 s on their share of the gateway's requests until
+#   scaled to N; a rotated engine key (PUT /keys/<engine> on the control port): POST
+#   /api/v1/workflows/{id}/executions on that engine's workflows answers 502.
 #   drill/fault.sh reset-workloads           nodes back, quota gone, drill-workloads as shipped
 #                                            (drill/fixture-workloads), waits until everything is ready
 # FAULT: crashloop | oomkilled | imagepull | notready | usage-high
@@ -47,6 +72,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/drill.env"
 ns=${DRILL_NAMESPACE:-ai-orchestrator}
 fault_key=drill.incident-response.io/fault
+http_fault_key=drill.incident-response.io/http-fault
+fraction_key=drill.incident-response.io/http-fault-fraction
 usage_key=drill.incident-response.io/usage
 container_key=drill.incident-response.io/fault-container
 reserved_key=drill.incident-response.io/reserved
@@ -222,6 +249,7 @@ case "$1" in
       kubectl annotate "$kind" "$name" drill.incident-response.io/load-replicas- >/dev/null 2>&1 || true
       drop_template_label "$kind" "$name" "$fault_key" >/dev/null 2>&1 || true
       drop_template_label "$kind" "$name" "$usage_key" >/dev/null 2>&1 || true
+      kubectl patch "$kind" "$name" --type=merge -p "{\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"$http_fault_key\":null},\"annotations\":{\"$fraction_key\":null}}}}}" >/dev/null 2>&1 || true
     done
     kubectl delete pods -l "$fault_key" --wait=false >/dev/null
     kubectl label pods -l "$usage_key" "$usage_key-" >/dev/null
@@ -319,6 +347,28 @@ case "$1" in
     done
     workloads_settled || { echo "drill-workloads not back within 120s: kubectl -n $ns get pods" >&2; exit 1; }
     kubectl wait job --all --for=condition=Complete --timeout=60s >/dev/null
+    ;;
+  release)
+    [ $# -eq 3 ] || [ $# -eq 4 ] || usage
+    case "$3" in errors|slow) ;; *) echo "release: errors or slow, not '$3'" >&2; exit 2 ;; esac
+    fraction=${4:-0.3}
+    awk -v f="$fraction" 'BEGIN { exit !(f ~ /^[0-9]*\.?[0-9]+$/ && f + 0 > 0 && f + 0 <= 1) }' ||
+      { echo "release: FRACTION must be a number in (0, 1], not '$fraction'" >&2; exit 2; }
+    resolve "$2"
+    [ "$kind" = deployment ] || { echo "release: $2 is a $kind, a release rolls out a Deployment" >&2; exit 2; }
+    container=$(kubectl get deployment "$name" -o jsonpath='{.spec.template.spec.containers[0].name}')
+    image=$(kubectl get deployment "$name" -o jsonpath='{.spec.template.spec.containers[0].image}')
+    revision=$(kubectl get deployment "$name" -o jsonpath='{.metadata.annotations.deployment\.kubernetes\.io/revision}')
+    new_image="${image%-drill.*}-drill.$((${revision:-0} + 1))"
+    kubectl patch deployment "$name" -p "{\"spec\":{\"template\":{\"metadata\":{\"labels\":{\"$http_fault_key\":\"$3\"},\"annotations\":{\"$fraction_key\":\"$fraction\"}},\"spec\":{\"containers\":[{\"name\":\"$container\",\"image\":\"$new_image\"}]}}}}" >/dev/null
+    kubectl rollout status deployment/"$name" --timeout=120s >/dev/null
+    echo "deployment/$name released $new_image ($3, fraction $fraction)"
+    ;;
+  db)
+    [ $# -eq 2 ] || usage
+    case "$2" in slow-query) slow=true ;; fast) slow=false ;; *) usage ;; esac
+    curl -fsS -X PUT -H 'Content-Type: application/json' -d "{\"slow_query\": $slow}" \
+      "http://127.0.0.1:$DRILL_DRILLCTL_PORT/db" >/dev/null
     ;;
   cache)
     [ $# -eq 2 ] || usage

@@ -19,6 +19,19 @@ DRILL_DRILLCTL_PORT:
                          (the "bad credentials" fault); {"api_key": null} accepts the file's
                          key again
   GET  /keys             per engine: header, rotated (bool), configured (secret file present)
+  PUT  /pods/<service>   {"ready": 2, "errors": 0.15, "slow": 0, "hot": 0.5, "build": "2.4.1-drill.3",
+                         "by": "pod-link"}: what the ready pods of the Deployments annotated
+                         drill.incident-response.io/serves: <service> do to its API requests (/api/...):
+                         `errors` of them answer 500 {"error": "NullPointer in WorkflowSerializer.serialize
+                         (build <build>)"} (pods of a bad release, http-fault=errors), `slow` and `hot`
+                         take 3 s (http-fault=slow; usage=high: CPU saturated). Shares 0..1, spread evenly.
+                         Set by the load controller's pod link (drill/load/load_controller.py) from the
+                         pods; all zero clears it
+  GET  /pods             every service's pod behaviour
+  PUT  /db               {"slow_query": true|false}: the gateway's executions query becomes an expensive
+                         statement on the executions table (pg_sleep 2.5 s in a recount CTE: p95 over 2 s,
+                         pg_stat_statements mean_exec_time about 2500 ms) - drill/fault.sh db slow-query|fast
+  GET  /db               {"slow_query": bool, "available": bool (PostgreSQL answers)}
   GET  /workflows[?engine=n8n|langflow]   the seeded workflows: id, name, orchestrator_id,
                          active, owner, version, versions, broken
   GET  /workflows/<engine>/<id|name>      one workflow: the engine's JSON, its version history
@@ -34,8 +47,26 @@ DRILL_DRILLCTL_PORT:
   POST /workflows/<engine>/<id|name>/repair  saves the definition as it was before the first
                          break as a new version ({"repaired": false} when it was not broken)
   POST /reset            all services back to ok, recordings cleared, every engine's key back
-                         to its secret file's, every workflow as shipped (versions too);
+                         to its secret file's, every workflow as shipped (versions too), pod
+                         behaviour cleared (the pod link sets it again), slow query off;
                          executions and runs are history and stay
+
+The api-gateway's API (its causes of High Error Rate / High Response Time, drill/fault.sh):
+  GET  /api/v1/workflows  cache-backed: 2.5 s ("cache": "miss: loaded from the database") while a
+                         critical key (CRITICAL_KEYS) is missing from Redis (checked at most every
+                         second; POST /admin/cache/warmup writes them back)
+  GET  /api/v1/workflows/{id}/executions  a real query on PostgreSQL (database orchestrator, psql)
+  POST /api/v1/workflows/{id}/executions  runs the workflow on its engine; 502 {"error": "engine n8n
+                         rejected the gateway's credentials (401)"} when n8n refuses the gateway's
+                         key (PUT /keys/n8n; the gateway looks the workflow up with it before running
+                         the webhook; not counted as an execution). Langflow and LangSmith runs carry
+                         the key: a refused one is a failed execution (200, "status": "failure")
+  All three answer 503 {"error": "database unavailable: connection refused"} while PostgreSQL does
+  not answer (probe cached 1 s). Every 5xx of the gateway's /api/ routes is logged as its pods log
+  it: `kubectl logs` of api-gateway pods ($DRILL_RUN/cluster-<name>/logs/api-gateway.log), lines
+  like `[error    ] request failed  route=/api/v1/workflows method=GET status=500
+  request_id=<hex> error="NullPointer in WorkflowSerializer.serialize (build 2.4.1-drill.3)"`
+  (at most 5 lines/s), and cache misses as `[warning  ] cache miss`.
 
 Engine APIs. Each engine wants its API key (file $DRILL_RUN/secrets/<engine>_api_key, made by
 drill/dataplane.sh) in the real product's header everywhere but its health endpoints: n8n
@@ -72,9 +103,15 @@ pattern, e.g. /api/v1/workflows/{id}, or "unmatched"), and on the gateway
 workflow_executions_total{engine, status="success|failure"}, workflow_execution_duration_seconds{engine}
 and workflow_queue_depth{engine} (docs/alerting.md, metrics contract).
 
+Every counted request is also a trace span sent to the drill's Jaeger (OTLP/HTTP JSON on
+DRILL_JAEGER_OTLP_PORT, default 54318; 0 turns it off; batched every second, dropped while
+Jaeger is down): service.name the Prometheus `service` label, name "<METHOD> <route>", with
+child spans for the gateway's calls to PostgreSQL, Redis and the engines (section "Tracing").
+
 So that a fault shows in those metrics as it would under real load, each service sends
 itself synthetic traffic through its own listener (DRILL_SYNTHETIC_RPS requests/s, default
-5; 0 turns it off), and the gateway runs a workflow on each engine every
+5; 0 turns it off; the gateway's cycles through its list, a workflow's executions and a run
+on each engine), and the gateway runs a workflow on each engine every
 DRILL_WORKFLOW_INTERVAL seconds (default 0.5; 0 turns it off), the engine's active workflows
 in turn, through the engine's API (n8n: the webhook; Langflow: /api/v1/run with the key;
 LangSmith: the run posted with the key): an execution fails when that request fails - the
@@ -103,6 +140,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import sys
 import threading
 import time
@@ -298,9 +336,39 @@ def gateway_health(req):
 
 
 def gateway_workflows(req):
-    """The API the platform's users call most: the active workflows (what the cache holds)."""
+    """The API the platform's users call most: the active workflows (what the cache holds).
+    503 while PostgreSQL does not answer; CACHE_MISS_DELAY slower while the critical keys are
+    missing from Redis (loaded from the database instead)."""
+    down = database_down()
+    if down:
+        return down
     active = CRITICAL_KEYS["workflows:active"][1]
-    return 200, {"workflows": [{"id": int(i), "active": True} for i in active], "count": len(active)}
+    body = {"workflows": [{"id": int(i), "active": True} for i in active], "count": len(active)}
+    missing = CACHE_STATE.missing()
+    if missing:
+        time.sleep(CACHE_MISS_DELAY)
+        GATEWAY_LOG.write("warning", "cache miss", f"route=/api/v1/workflows keys={','.join(missing)}"
+                          ' detail="cache miss: loaded from the database"')
+        body["cache"] = "miss: loaded from the database"
+    return 200, body
+
+
+def gateway_executions(req):
+    """GET /api/v1/workflows/<id>/executions: the workflow's newest executions, read from
+    PostgreSQL by a real query (slow while `drill/fault.sh db slow-query` is on)."""
+    try:
+        orchestrator_id = int(req["params"]["id"])
+        ORCHESTRATOR_WORKFLOWS[orchestrator_id]
+    except (ValueError, KeyError):
+        return 404, {"error": f"no workflow {req['params']['id']}"}
+    down = database_down()
+    if down:
+        return down
+    try:
+        rows = DATABASE.executions(orchestrator_id)
+    except RuntimeError as exc:
+        return 503, {"error": f"database unavailable: {exc}"}
+    return 200, {"workflow_id": orchestrator_id, "executions": rows, "count": len(rows)}
 
 
 def gateway_warmup(req):
@@ -319,8 +387,219 @@ def gateway_warmup(req):
         redis_call(*commands)
     except (OSError, RedisError) as exc:
         return 503, {"status": "error", "error": f"redis unavailable: {exc}"}
+    finally:
+        CACHE_STATE.forget()  # the next request checks the keys again
     return 200, {"status": "ok", "keys_written": [*CRITICAL_KEYS, "cache:warmed_at"],
                  "duration_ms": round((time.monotonic() - start) * 1000, 1)}
+
+
+# --- The gateway's dependencies and pods: what makes its requests fail or slow --------
+# Drill causes of High Error Rate / High Response Time on api-gateway (drill/fault.sh):
+# its pods (PodBehaviour, set by the load controller's pod link from the pods of the
+# Deployments annotated drill.incident-response.io/serves), PostgreSQL (Database: down ->
+# 503, slow query -> latency), Redis (CacheState: cold -> latency) and the engines' keys
+# (POST executions -> 502 when an engine rejects the gateway's credentials).
+
+POD_SLOW_DELAY = 3.0  # seconds a request served by a slow (or CPU-saturated) pod takes
+CACHE_MISS_DELAY = 2.5  # seconds a cache-backed request takes while the critical keys are missing
+DEPENDENCY_CHECK_TTL = 1.0  # the gateway's PostgreSQL and cache checks are cached this long
+SLOW_QUERY_SLEEP = 2.5  # what the slow statement adds (an expensive recount, planned badly)
+POD_BEHAVIOUR_KEYS = ("errors", "slow", "hot")
+
+
+class PodBehaviour:
+    """Per stand-in, what the ready pods of the Deployments that serve it do to its API requests:
+    `errors`, `slow` and `hot` are shares of requests (0..1) that a pod with
+    drill.incident-response.io/http-fault=errors (500), =slow (POD_SLOW_DELAY) or
+    drill.incident-response.io/usage=high (POD_SLOW_DELAY, CPU saturated) serves; `build` is the
+    image tag of the faulty pods (named in the error). Set by PUT /pods/<service>; spread evenly
+    (error diffusion, one counter per kind for synthetic requests and one for the rest)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.state: dict[str, dict] = {}
+        self.debt: dict[tuple, float] = {}
+
+    @staticmethod
+    def parse(body: dict) -> dict:
+        if not isinstance(body, dict):
+            raise ValueError("body must be an object")
+        out = {"ready": int(body.get("ready") or 0), "build": str(body.get("build") or "")[:128]}
+        for key in POD_BEHAVIOUR_KEYS:
+            share = float(body.get(key) or 0)
+            if not 0 <= share <= 1:
+                raise ValueError(f"{key} must be a share between 0 and 1")
+            out[key] = round(share, 4)
+        by = body.get("by")
+        if by is not None:
+            if not (isinstance(by, str) and 0 < len(by) <= 64):
+                raise ValueError("by must be a short string")
+            out["by"] = by
+        return out
+
+    def set(self, service: str, body: dict) -> dict:
+        parsed = self.parse(body)
+        with self.lock:
+            if any(parsed[k] for k in POD_BEHAVIOUR_KEYS):
+                self.state[service] = parsed
+            else:
+                self.state.pop(service, None)
+            self.debt = {k: v for k, v in self.debt.items() if k[0] != service}
+        return self.get(service)
+
+    def get(self, service: str) -> dict:
+        with self.lock:
+            return dict(self.state.get(service) or {"ready": 0, "build": "", **dict.fromkeys(POD_BEHAVIOUR_KEYS, 0.0)})
+
+    def reset(self) -> None:
+        with self.lock:
+            self.state.clear()
+            self.debt.clear()
+
+    def _hit(self, service: str, kind: str, share: float, synthetic: bool) -> bool:
+        key = (service, kind, synthetic)
+        debt = self.debt.get(key, 0.0) + share
+        hit = debt >= 1
+        self.debt[key] = debt - 1 if hit else debt
+        return hit
+
+    def effect(self, service: str, synthetic: bool) -> tuple[str, str] | None:
+        """("errors", build), ("slow", build) or ("hot", "") for this request, or None."""
+        with self.lock:
+            state = self.state.get(service)
+            if not state:
+                return None
+            for kind in POD_BEHAVIOUR_KEYS:
+                if state[kind] and self._hit(service, kind, state[kind], synthetic):
+                    return kind, state["build"]
+        return None
+
+
+POD_BEHAVIOUR = PodBehaviour()
+
+
+def pod_fault(service: str, path: str, synthetic: bool) -> tuple[int, dict] | None:
+    """What the pods serving `service` do to an API request (/api/...): a 500 from a pod of the
+    bad release, or a 3 s answer from a slow or CPU-saturated pod (None: go on)."""
+    if not path.startswith("/api/"):
+        return None  # health, readiness and admin endpoints: Kubernetes sees healthy pods
+    effect = POD_BEHAVIOUR.effect(service, synthetic)
+    if effect is None:
+        return None
+    kind, build = effect
+    if kind == "errors":
+        return 500, {"error": f"NullPointer in WorkflowSerializer.serialize (build {build or 'unknown'})"}
+    time.sleep(POD_SLOW_DELAY)
+    return None
+
+
+def _cached(holder: dict, compute):
+    """holder["value"] when computed within DEPENDENCY_CHECK_TTL, else compute() again."""
+    now = time.monotonic()
+    with holder["lock"]:
+        if now - holder.get("at", -1e9) <= DEPENDENCY_CHECK_TTL:
+            return holder["value"]
+    value = compute()
+    with holder["lock"]:
+        holder["at"], holder["value"] = time.monotonic(), value
+    return value
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timeout"
+    return str(exc) or type(exc).__name__
+
+
+class Database:
+    """The gateway's PostgreSQL (database orchestrator, psql as the client): availability from
+    postgres_probe, cached DEPENDENCY_CHECK_TTL; `slow_query` (PUT /db) makes the executions
+    route's statement an expensive one (SLOW_QUERY_SLEEP) that pg_stat_statements shows."""
+
+    FAST = ("SELECT e.id, e.status, e.started_at, e.duration_ms, e.error FROM executions e"
+            " WHERE e.workflow_id = {id} ORDER BY e.started_at DESC LIMIT 20")
+    SLOW = ("WITH history AS MATERIALIZED (SELECT count(*) AS total, max(h.started_at) AS latest,"
+            " pg_sleep({sleep}) AS recount FROM executions h WHERE h.workflow_id = {id})"
+            " SELECT e.id, e.status, e.started_at, e.duration_ms, e.error, history.total"
+            " FROM executions e CROSS JOIN history WHERE e.workflow_id = {id}"
+            " ORDER BY e.started_at DESC LIMIT 20")
+
+    def __init__(self):
+        self.slow_query = False
+        self.probe = {"lock": threading.Lock()}
+
+    def unavailable(self) -> str:
+        """"" when PostgreSQL answers, else why not (cached)."""
+        def probe():
+            try:
+                return postgres_probe(timeout=1.0)
+            except OSError as exc:
+                return _reason(exc)
+        return _cached(self.probe, probe)
+
+    def executions(self, workflow_id: int) -> list[dict]:
+        """The workflow's newest executions, by a real query (RuntimeError: the query failed)."""
+        sql = (self.SLOW if self.slow_query else self.FAST).format(id=int(workflow_id), sleep=SLOW_QUERY_SLEEP)
+        bindir = os.environ.get("DRILL_PG_BINDIR") or "/usr/lib/postgresql/15/bin"
+        psql = os.path.join(bindir, "psql") if os.path.exists(os.path.join(bindir, "psql")) else "psql"
+        env = {**os.environ, "PGPASSWORD": (drill_run() / "secrets" / "postgres_password").read_text().strip(),
+               "PGCONNECT_TIMEOUT": "2", "PGAPPNAME": "api-gateway"}
+        try:
+            done = subprocess.run([psql, "-h", HOST, "-p", str(env_port("DRILL_PG_PORT", 55432)), "-U", "postgres",
+                                   "-d", "orchestrator", "-X", "-q", "-tA", "-F", "\t", "-c", sql],
+                                  capture_output=True, text=True, timeout=SYNTHETIC_TIMEOUT, env=env)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise RuntimeError(str(exc)) from exc
+        if done.returncode:
+            error = done.stderr.strip().splitlines()[-1:] or ["psql failed"]
+            raise RuntimeError("connection refused" if "refused" in error[0] else error[0])
+        rows = [line.split("\t") for line in done.stdout.splitlines() if line]
+        return [{"id": int(r[0]), "status": r[1], "started_at": r[2], "duration_ms": int(r[3]) if r[3] else None,
+                 "error": r[4] or None} for r in rows]
+
+    def state(self) -> dict:
+        return {"slow_query": self.slow_query, "available": not self.unavailable()}
+
+
+DATABASE = Database()
+
+
+class CacheState:
+    """Whether the gateway's critical keys (CRITICAL_KEYS) are in Redis, checked at most every
+    DEPENDENCY_CHECK_TTL: the missing ones ([] when warm; None when Redis does not answer)."""
+
+    def __init__(self):
+        self.check = {"lock": threading.Lock()}
+
+    def missing(self) -> list[str] | None:
+        def probe():
+            try:
+                found = redis_call(*(("EXISTS", key) for key in CRITICAL_KEYS), timeout=1.0)
+            except (OSError, RedisError):
+                return None
+            return [key for key, n in zip(CRITICAL_KEYS, found) if not n]
+        return _cached(self.check, probe)
+
+    def forget(self) -> None:
+        with self.check["lock"]:
+            self.check.pop("at", None)
+
+
+CACHE_STATE = CacheState()
+
+
+def log_failed_request(route: str, method: str, status: int, payload) -> None:
+    """An api-gateway request answered 5xx, as its pods log it (GATEWAY_LOG, `kubectl logs`)."""
+    error = (payload or {}).get("error") if isinstance(payload, dict) else None
+    GATEWAY_LOG.write("error", "request failed", f"route={route} method={method} status={status}"
+                      f" request_id={uuid.uuid4().hex[:16]} error={json.dumps(str(error or 'internal error'))}")
+
+
+def database_down() -> tuple[int, dict] | None:
+    reason = DATABASE.unavailable()
+    return (503, {"error": f"database unavailable: {reason}"}) if reason else None
 
 
 # --- Engine APIs: API keys, workflows, executions, traces -------------------------------
@@ -1303,15 +1582,15 @@ class AdapterLog:
     LINES_PER_SECOND = 5
     KEEP_LINES = 2000
 
-    def __init__(self):
+    def __init__(self, container: str = "execution-service"):
+        self.container = container  # the log file kwok serves for this container name
         self.lock = threading.Lock()
         self.second, self.written, self.dropped, self.appended = 0, 0, 0, 0
 
-    @staticmethod
-    def path() -> Path:
+    def path(self) -> Path:
         logs = os.environ.get("DRILL_KWOK_LOGS") or str(
             drill_run() / f"cluster-{os.environ.get('DRILL_CLUSTER_NAME', 'aio-drill')}" / "logs")
-        return Path(logs) / "execution-service.log"
+        return Path(logs) / f"{self.container}.log"
 
     def failed(self, engine: str, orchestrator_id: int, name: str, error: str, detail: dict | None) -> None:
         fields = {"engine": engine, "workflow_id": orchestrator_id, "workflow": name,
@@ -1360,6 +1639,7 @@ class AdapterLog:
 
 
 ADAPTER_LOG = AdapterLog()
+GATEWAY_LOG = AdapterLog("api-gateway")  # the api-gateway pods' `kubectl logs`: its failed requests
 
 
 def gateway_execute(orchestrator_id: int, synthetic: bool = True) -> str:
@@ -1400,11 +1680,34 @@ def gateway_run_workflow(req):
         return 404, {"error": f"no workflow {req['params']['id']}"}
     if not active:
         return 409, {"error": f"workflow {orchestrator_id} ({name}) is retired"}
+    down = database_down()
+    if down:
+        return down
+    synthetic = (req.get("headers") or {}).get(SYNTHETIC_HEADER) == "1"
+    rejected = engine_credentials_rejected(engine, name, synthetic)
+    if rejected:
+        return 502, {"error": f"engine {engine} rejected the gateway's credentials ({rejected})"}
     began = time.monotonic()
-    error = gateway_execute(orchestrator_id, synthetic=False)
+    error = gateway_execute(orchestrator_id, synthetic=synthetic)
     record_execution(engine, error, time.monotonic() - began)
     return 200, {"workflow_id": orchestrator_id, "name": name, "engine": engine,
                  "status": "failure" if error else "success", "error": error or None}
+
+
+def engine_credentials_rejected(engine: str, name: str, synthetic: bool) -> str:
+    """The status ("401", "403") with which n8n refuses the gateway's configured API key, or ""
+    (accepted, or n8n fails otherwise: the execution then fails as it would). n8n runs go through
+    the workflow's webhook, which takes no key: the gateway first looks the workflow up with its
+    key (public API). Langflow and LangSmith runs carry the key themselves: a refused key fails
+    the execution (200, "status": "failure", counted in workflow_executions_total)."""
+    if engine != "n8n":
+        return ""
+    key = {API_KEY_HEADERS[engine]: KEYS.configured(engine) or ""}
+    error = engine_call(engine, "GET", "/api/v1/workflows?limit=1", headers=key, timeout=5, synthetic=synthetic)
+    for status in ("401", "403"):
+        if error.startswith(f"HTTP {status}"):
+            return status
+    return ""
 
 
 def record_execution(engine: str, error: str, seconds: float) -> None:
@@ -1449,6 +1752,7 @@ SERVICES = {
     "gateway": {"port": env_port("DRILL_GATEWAY_PORT", 58080), "health": "/health", "routes": {
         ("GET", "/health"): gateway_health,
         ("GET", "/api/v1/workflows"): gateway_workflows,
+        ("GET", "/api/v1/workflows/{id}/executions"): gateway_executions,
         ("POST", "/api/v1/workflows/{id}/executions"): gateway_run_workflow,
         ("POST", "/admin/cache/warmup"): gateway_warmup}},
 }
@@ -1494,7 +1798,10 @@ SYNTHETIC_PATHS = {
     "langflow": ("/health", "/api/v1/version", "/health_check"),
     "n8n": ("/healthz", "/healthz/readiness"),
     "langsmith": ("/ok", "/info"),
-    "gateway": ("/api/v1/workflows",),
+    # The gateway: its cache-backed list, a DB read and a run on each engine in turn (so that a
+    # down database, a slow query, a cold cache and an engine refusing the key all show).
+    "gateway": tuple(p for wf in (3, 12, 21) for p in (
+        "/api/v1/workflows", f"/api/v1/workflows/{wf}/executions", ("POST", f"/api/v1/workflows/{wf}/executions"))),
 }
 ENGINES = ("langflow", "n8n", "langsmith")
 
@@ -1749,6 +2056,7 @@ class ServiceHandler(JSONHandler):
             return self.send_body(200, service.metrics.exposition().encode(),
                                   "text/plain; version=0.0.4; charset=utf-8")
         start = time.monotonic()
+        TRACER.begin(service.name, self.headers)  # tracing: this request's server span starts
         synthetic = self.headers.get(SYNTHETIC_HEADER) == "1"
         self.quiet = synthetic
         body = self.read_body()
@@ -1763,10 +2071,14 @@ class ServiceHandler(JSONHandler):
         if not synthetic:
             service.records.append(record)
         handler, record["params"], label = match_route(service.routes, self.command, url.path)
-        status, payload = service.fault(synthetic) or self.route(service, handler, label, record)
+        status, payload = (service.fault(synthetic) or pod_fault(service.name, url.path, synthetic)
+                           or self.route(service, handler, label, record))
         record["status"] = status
+        if service.name == "gateway" and status >= 500 and url.path.startswith("/api/"):
+            log_failed_request(label, self.command, status, payload)
         self.send_json(status, payload)
         service.count(self.command, label, status, time.monotonic() - start)
+        TRACER.end(self.command, label, status, payload)  # tracing: ... and is queued for Jaeger
 
     def route(self, service: Service, handler, label: str, record: dict):
         if service.name in API_KEY_HEADERS and not is_public(service.name, record["path"]):
@@ -1811,7 +2123,22 @@ class ControlHandler(JSONHandler):
                 for engine in API_KEY_HEADERS:
                     KEYS.rotate(engine, None)
                 ENGINES_STATE.reset()
+                POD_BEHAVIOUR.reset()  # the pod link sets it again from the pods within its poll
+                DATABASE.slow_query = False
                 return self.send_json(200, {n: s.state() for n, s in services.items()})
+            if self.command == "GET" and parts == ["pods"]:
+                return self.send_json(200, {n: POD_BEHAVIOUR.get(n) for n in services})
+            if self.command == "PUT" and len(parts) == 2 and parts[0] == "pods":
+                if parts[1] not in services:
+                    return self.send_json(404, {"error": f"unknown service {parts[1]}"})
+                return self.send_json(200, {parts[1]: POD_BEHAVIOUR.set(parts[1], json.loads(self.read_body() or b"{}"))})
+            if parts == ["db"] and self.command in ("GET", "PUT"):
+                if self.command == "PUT":
+                    body = json.loads(self.read_body() or b"{}")
+                    if not isinstance(body, dict) or not isinstance(body.get("slow_query"), bool):
+                        raise ValueError('body must be {"slow_query": true|false}')
+                    DATABASE.slow_query = body["slow_query"]
+                return self.send_json(200, DATABASE.state())
             if parts and parts[0] == "keys":
                 return self.keys(parts)
             if parts and parts[0] == "workflows":
@@ -1864,11 +2191,269 @@ class ControlHandler(JSONHandler):
         return self.send_json(404, {"error": f"no route {self.command} /{'/'.join(parts)}"})
 
 
+# --- Tracing: one span per request, sent to the drill's Jaeger over OTLP/HTTP ------------
+#
+# Every counted request (not /metrics) becomes one SERVER span: resource service.name the
+# Prometheus `service` label (gateway -> api-gateway), name "<METHOD> <route>", attributes
+# http.route, http.request.method, http.response.status_code, status ERROR on a 5xx. What
+# the gateway calls while it answers (an engine, Redis, PostgreSQL) becomes a CLIENT child
+# span; an engine call carries a W3C `traceparent`, so the engine's own server span joins the
+# gateway's trace. Calls made outside a request (the workflow runner) are traces of their own.
+# Spans are batched and POSTed as OTLP JSON to 127.0.0.1:DRILL_JAEGER_OTLP_PORT/v1/traces
+# about every TRACE_INTERVAL seconds by one thread; a request never waits for it: when Jaeger
+# is down the batch is dropped, and at most TRACE_QUEUE_LIMIT spans wait (the oldest go
+# first). DRILL_JAEGER_OTLP_PORT=0 turns tracing off. Other dependency calls can be traced
+# with `with trace_dependency("SELECT orchestrator.workflow_executions", **attributes):`.
+
+TRACE_SERVICE_NAMES = {"gateway": "api-gateway"}  # stand-in -> Prometheus `service` label
+TRACE_INTERVAL = 1.0
+TRACE_QUEUE_LIMIT = 20000
+TRACE_BATCH_LIMIT = 2000  # spans per POST
+TRACE_TIMEOUT = 2.0
+SPAN_SERVER, SPAN_CLIENT = 2, 3  # OTLP SpanKind
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+
+
+def _otlp_value(value) -> dict:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    return {"stringValue": str(value)}
+
+
+def _otlp_attributes(attributes: dict) -> list[dict]:
+    return [{"key": k, "value": _otlp_value(v)} for k, v in attributes.items() if v is not None]
+
+
+class Tracer:
+    """Spans of the stand-ins, exported as OTLP/HTTP JSON (see the section's comment)."""
+
+    def __init__(self, port: int):
+        self.url = f"http://{HOST}:{port}/v1/traces" if port else None
+        self.queue: deque = deque(maxlen=TRACE_QUEUE_LIMIT)
+        self.local = threading.local()
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.sent = self.dropped = 0
+
+    # -- the request hooks (ServiceHandler.dispatch) --
+
+    def begin(self, service: str, headers) -> None:
+        """A request starts on this thread; `headers` may carry the caller's traceparent."""
+        if not self.url:
+            return
+        try:
+            found = _TRACEPARENT.match((headers.get("traceparent") or "").strip().lower())
+            self.local.request = {
+                "service": TRACE_SERVICE_NAMES.get(service, service),
+                "trace_id": found.group(1) if found else os.urandom(16).hex(),
+                "parent_id": found.group(2) if found else "",
+                "span_id": os.urandom(8).hex(),
+                "start_ns": time.time_ns(),
+                "synthetic": headers.get(SYNTHETIC_HEADER) == "1",
+            }
+        except Exception:  # tracing never fails a request
+            self.local.request = None
+
+    def end(self, method: str, route: str, status: int, payload=None) -> None:
+        """The request on this thread was answered: its server span is queued."""
+        ctx = getattr(self.local, "request", None)
+        self.local.request = None
+        if not self.url or ctx is None:
+            return
+        try:
+            error = status >= 500
+            message = ""
+            if error and isinstance(payload, dict):
+                message = str(payload.get("error") or payload.get("detail") or payload.get("message") or "")
+            self.add({
+                "service": ctx["service"], "trace_id": ctx["trace_id"], "span_id": ctx["span_id"],
+                "parent_id": ctx["parent_id"], "name": f"{method} {route}", "kind": SPAN_SERVER,
+                "start_ns": ctx["start_ns"], "end_ns": time.time_ns(),
+                "attributes": {"http.route": route, "http.request.method": method,
+                               "http.response.status_code": int(status),
+                               "drill.synthetic": ctx["synthetic"]},
+                "error": error, "message": message or (f"HTTP {status}" if error else "")})
+        except Exception:
+            pass
+
+    # -- dependency calls --
+
+    def child(self, name: str, attributes: dict | None = None) -> "DependencySpan":
+        return DependencySpan(self, name, attributes or {})
+
+    # -- export --
+
+    def add(self, span: dict) -> None:
+        if len(self.queue) == self.queue.maxlen:
+            self.dropped += 1
+        self.queue.append(span)  # deque(maxlen): the oldest span goes when it is full
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self.loop, name="otlp-exporter", daemon=True)
+                    self.thread.start()
+
+    def loop(self) -> None:
+        while True:
+            time.sleep(TRACE_INTERVAL)
+            while self.queue:
+                batch = []
+                while self.queue and len(batch) < TRACE_BATCH_LIMIT:
+                    batch.append(self.queue.popleft())
+                self.post(batch)
+
+    @staticmethod
+    def payload(spans: list[dict]) -> dict:
+        """The OTLP/JSON body (ExportTraceServiceRequest) for spans of any services."""
+        by_service: dict[str, list] = {}
+        for s in spans:
+            otlp = {"traceId": s["trace_id"], "spanId": s["span_id"], "name": s["name"], "kind": s["kind"],
+                    "startTimeUnixNano": str(s["start_ns"]), "endTimeUnixNano": str(s["end_ns"]),
+                    "attributes": _otlp_attributes(s["attributes"]),
+                    "status": {"code": 2, "message": s["message"]} if s["error"] else {"code": 0}}
+            if s["parent_id"]:
+                otlp["parentSpanId"] = s["parent_id"]
+            by_service.setdefault(s["service"], []).append(otlp)
+        return {"resourceSpans": [
+            {"resource": {"attributes": _otlp_attributes({"service.name": name, "service.namespace": "ai-orchestrator",
+                                                          "deployment.environment": "drill"})},
+             "scopeSpans": [{"scope": {"name": "drill.platform_http"}, "spans": items}]}
+            for name, items in by_service.items()]}
+
+    def post(self, batch: list[dict]) -> None:
+        data = json.dumps(self.payload(batch)).encode()
+        request = urllib.request.Request(self.url, data=data, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=TRACE_TIMEOUT) as resp:
+                resp.read()
+            self.sent += len(batch)
+        except (OSError, urllib.error.URLError, ValueError):
+            self.dropped += len(batch)  # Jaeger down or refusing: these spans are lost, as an SDK would lose them
+
+
+class DependencySpan:
+    """A CLIENT span around one call of the gateway to a dependency: the child of the request
+    on this thread, or a trace of its own outside a request. `traceparent()` is the header that
+    makes the callee's server span its child."""
+
+    def __init__(self, tracer: Tracer, name: str, attributes: dict):
+        self.tracer, self.name, self.attributes = tracer, name, dict(attributes)
+        self.error, self.message = False, ""
+        ctx = getattr(tracer.local, "request", None) if tracer.url else None
+        self.service = ctx["service"] if ctx else TRACE_SERVICE_NAMES["gateway"]
+        self.trace_id = ctx["trace_id"] if ctx else os.urandom(16).hex()
+        self.parent_id = ctx["span_id"] if ctx else ""
+        self.span_id = os.urandom(8).hex()
+
+    def traceparent(self) -> dict:
+        return {"traceparent": f"00-{self.trace_id}-{self.span_id}-01"} if self.tracer.url else {}
+
+    def fail(self, message: str) -> None:
+        self.error, self.message = True, str(message)[:300]
+
+    def __enter__(self) -> "DependencySpan":
+        self.start_ns = time.time_ns()
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is not None:
+            self.fail(str(exc) or kind.__name__)
+        if self.tracer.url:
+            try:
+                self.tracer.add({"service": self.service, "trace_id": self.trace_id, "span_id": self.span_id,
+                                 "parent_id": self.parent_id, "name": self.name, "kind": SPAN_CLIENT,
+                                 "start_ns": self.start_ns, "end_ns": time.time_ns(),
+                                 "attributes": self.attributes, "error": self.error, "message": self.message})
+            except Exception:
+                pass
+        return False
+
+
+try:
+    TRACER = Tracer(env_port("DRILL_JAEGER_OTLP_PORT", 54318))
+except ValueError:
+    TRACER = Tracer(0)
+
+
+def trace_dependency(name: str, **attributes) -> DependencySpan:
+    """`with trace_dependency("SELECT orchestrator.workflow_executions", **{"db.system": "postgresql"}):`"""
+    return TRACER.child(name, attributes)
+
+
+def _traced_engine_call(call):
+    """engine_call with a CLIENT span "<METHOD> <engine>" whose traceparent the engine receives."""
+    def traced(service: str, method: str, path: str, body=None, headers=None, *args, **kwargs) -> str:
+        attributes = {"peer.service": service, "http.request.method": method,
+                      "url.path": urlsplit(path).path, "server.address": HOST,
+                      "server.port": SERVICES[service]["port"]}
+        with TRACER.child(f"{method} {service}", attributes) as span:
+            error = call(service, method, path, body, {**(headers or {}), **span.traceparent()}, *args, **kwargs)
+            if error:
+                span.fail(error)
+            return error
+    traced.__doc__ = call.__doc__
+    return traced
+
+
+def _traced_redis_call(call):
+    def traced(*commands, **kwargs) -> list:
+        names = " ".join(dict.fromkeys(str(c[0]).upper() for c in commands if c)) or "PING"
+        with TRACER.child(f"redis {names}", {"db.system": "redis", "db.operation.name": names,
+                                              "server.address": HOST,
+                                              "server.port": env_port("DRILL_REDIS_PORT", 56379)}):
+            return call(*commands, **kwargs)
+    traced.__doc__ = call.__doc__
+    return traced
+
+
+def _traced_postgres_probe(call):
+    def traced(*args, **kwargs) -> str:
+        with TRACER.child("postgres connect", {"db.system": "postgresql", "db.namespace": "orchestrator",
+                                               "server.address": HOST,
+                                               "server.port": env_port("DRILL_PG_PORT", 55432)}) as span:
+            error = call(*args, **kwargs)
+            if error:
+                span.fail(error)
+            return error
+    traced.__doc__ = call.__doc__
+    return traced
+
+
+def _traced_executions_query(query):
+    """Database.executions with a CLIENT span "SELECT orchestrator.executions" (the statement
+    it runs, the slow one while PUT /db slow_query is on, in db.query.text)."""
+    def traced(self, workflow_id, *args, **kwargs):
+        statement = getattr(self, "SLOW" if getattr(self, "slow_query", False) else "FAST", "")
+        with TRACER.child("SELECT orchestrator.executions",
+                          {"db.system": "postgresql", "db.namespace": "orchestrator",
+                           "db.operation.name": "SELECT", "db.collection.name": "executions",
+                           "db.query.text": statement or None, "server.address": HOST,
+                           "server.port": env_port("DRILL_PG_PORT", 55432)}):
+            return query(self, workflow_id, *args, **kwargs)
+    traced.__doc__ = query.__doc__
+    return traced
+
+
+# The gateway's dependency calls, traced where they are defined above (the callers look the
+# names up when they run, so they get the traced versions).
+engine_call = _traced_engine_call(engine_call)
+redis_call = _traced_redis_call(redis_call)
+postgres_probe = _traced_postgres_probe(postgres_probe)
+if callable(getattr(globals().get("Database"), "executions", None)):
+    Database.executions = _traced_executions_query(Database.executions)
+
+
 # --- Synthetic load: what makes the metrics move -----------------------------------
 
 
-def synthetic_get(port: int, path: str, timeout: float = SYNTHETIC_TIMEOUT) -> None:
-    request = urllib.request.Request(f"http://{HOST}:{port}{path}", headers={SYNTHETIC_HEADER: "1"})
+def synthetic_get(port: int, path: str, timeout: float = SYNTHETIC_TIMEOUT, method: str = "GET") -> None:
+    request = urllib.request.Request(f"http://{HOST}:{port}{path}", headers={SYNTHETIC_HEADER: "1"}, method=method,
+                                     data=b"{}" if method == "POST" else None)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as resp:
             resp.read()
@@ -1882,9 +2467,10 @@ def synthetic_traffic(service: Service, rps: float) -> None:
     slots = threading.BoundedSemaphore(SYNTHETIC_IN_FLIGHT)
     paths = SYNTHETIC_PATHS[service.name]
 
-    def one(path: str) -> None:
+    def one(path) -> None:
+        method, path = path if isinstance(path, tuple) else ("GET", path)
         try:
-            synthetic_get(service.port, path)
+            synthetic_get(service.port, path, method=method)
         finally:
             slots.release()
 

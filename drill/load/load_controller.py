@@ -18,6 +18,18 @@ are all down refuses connections as the real one would. Once every annotated Dep
 service has a ready replica again the stand-in goes back to ok - only if its mode is still the
 one the link set (a mode a test or drill/fault.sh set is left alone).
 
+The pods' behaviour: a Deployment annotated `drill.incident-response.io/serves: <service>`
+(fixture: api-gateway serves gateway) has its ready pods stand for that stand-in's request
+handling. Each poll the link sends the stand-in (PUT /pods/<service>, "by": "pod-link") the
+shares of its API requests that those pods spoil: pods labelled
+`drill.incident-response.io/http-fault=errors` (a bad release, drill/fault.sh release) answer
+FRACTION of them with 500, `=slow` make FRACTION of them take 3 s (FRACTION: the pod's
+annotation drill.incident-response.io/http-fault-fraction, default 0.3), and pods with
+`drill.incident-response.io/usage=high` (CPU saturated: the load model above, or a usage-high
+fault) make all of theirs take 3 s - each scaled by that pod's share of the ready pods. A
+rollout undo (the label gone), or scaling to the replicas the load needs, clears it. Modes are
+not touched.
+
 Runs until killed; polls every --interval seconds with one list per kind.
 """
 
@@ -35,6 +47,11 @@ import urllib.request
 LOAD = "drill.incident-response.io/load-replicas"
 USAGE = "drill.incident-response.io/usage"
 STANDIN = "drill.incident-response.io/standin"
+SERVES = "drill.incident-response.io/serves"
+HTTP_FAULT = "drill.incident-response.io/http-fault"
+HTTP_FAULT_FRACTION = "drill.incident-response.io/http-fault-fraction"
+DEFAULT_FRACTION = 0.3
+SHARES = ("errors", "slow", "hot")
 LINK = "pod-link"  # the `by` of the modes the link sets
 
 
@@ -134,6 +151,72 @@ def link_standins(api, control):
     return switched
 
 
+def _ready(pod):
+    if (pod["metadata"].get("deletionTimestamp")):
+        return False
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def _fraction(pod):
+    try:
+        value = float((pod["metadata"].get("annotations") or {}).get(HTTP_FAULT_FRACTION, DEFAULT_FRACTION))
+    except ValueError:
+        value = DEFAULT_FRACTION
+    return min(max(value, 0.0), 1.0)
+
+
+def pod_behaviour(api):
+    """{service: {"ready", "errors", "slow", "hot", "build"}} for every service a Deployment
+    serves (annotation SERVES), from the ready pods of those Deployments."""
+    out = {}
+    for obj in api.call("GET", "/apis/apps/v1/deployments")["items"]:
+        service = (obj["metadata"].get("annotations") or {}).get(SERVES)
+        if not service:
+            continue
+        labels = obj["spec"]["selector"].get("matchLabels") or {}
+        selector = ",".join("%s=%s" % kv for kv in sorted(labels.items()))
+        pods = api.call("GET", "/api/v1/namespaces/%s/pods?labelSelector=%s" % (obj["metadata"]["namespace"], selector))["items"]
+        state = out.setdefault(service, {"ready": 0, "errors": 0.0, "slow": 0.0, "hot": 0.0, "build": "", "pods": []})
+        for pod in pods:
+            if _ready(pod):
+                state["pods"].append(pod)
+    for service, state in out.items():
+        pods = state.pop("pods")
+        state["ready"] = len(pods)
+        for pod in pods:
+            labels = pod["metadata"].get("labels") or {}
+            fault = labels.get(HTTP_FAULT)
+            if fault in ("errors", "slow"):
+                state[fault] += _fraction(pod) / len(pods)
+                image = pod["spec"]["containers"][0].get("image", "")
+                state["build"] = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else image
+            if labels.get(USAGE) == "high":
+                state["hot"] += 1.0 / len(pods)
+        for key in SHARES:
+            state[key] = round(min(state[key], 1.0), 4)
+    return out
+
+
+def link_pods(api, control):
+    """One pass of the pods' behaviour link; returns {service: what it sent} for what changed.
+    Every service the stand-ins know is set: one no Deployment serves any more is cleared."""
+    wanted = pod_behaviour(api)
+    current = control_call(control, "GET", "/pods")
+    sent = {}
+    for service, state in sorted(current.items()):
+        want = wanted.get(service, {"ready": 0, "errors": 0.0, "slow": 0.0, "hot": 0.0, "build": ""})
+        have = dict((k, state.get(k)) for k in SHARES)
+        if have == dict((k, want[k]) for k in SHARES) and (not any(have.values()) or state.get("build") == want["build"]):
+            continue
+        control_call(control, "PUT", "/pods/" + service, dict(want, by=LINK))
+        sent[service] = want
+        shares = ", ".join("%s %.0f%%" % (k, want[k] * 100) for k in SHARES)
+        build = " (build %s)" % want["build"] if want["build"] else ""
+        print("pod link: %s requests: %s%s" % (service, shares, build), file=sys.stderr, flush=True)
+    return sent
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", required=True)
@@ -153,6 +236,7 @@ def main():
         if args.control:
             try:
                 link_standins(api, args.control)
+                link_pods(api, args.control)
                 link_error = None
             except Exception as exc:  # the data plane may be down: the load model keeps going
                 if str(exc) != link_error:  # once, not every poll

@@ -284,6 +284,12 @@ workloads:
     gitops:
       description: The GitOps controller that owns the workload (manager Argo CD or Flux, and the marker), or null.
       type: dict
+    last_remediation:
+      description:
+        - The newest action M(ai_orchestrator.incident_response.workload_remediation) recorded on the workload (its
+          remediation history annotation) - C(at), C(action), C(incident), C(reason), C(age_seconds) - or null.
+        - A rollback shortly before is why a recent rollout is not rolled back again.
+      type: dict
     config_changes:
       description: >-
         For an unhealthy workload, ConfigMaps and Secrets its pod template reads that changed after its running pods

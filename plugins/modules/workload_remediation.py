@@ -14,6 +14,9 @@ description:
   - The actions of the runbook's "Service Down" and "Service Recovery" sections, on a Deployment
     or StatefulSet - delete a crashed pod, scale, rolling restart, roll back to the previous revision - and,
     where more replicas cannot help, raise a container's CPU or memory limit within a given maximum.
+  - The hotfix of the "High Error Rate" and "High Response Time" sections - deploy a fixed image
+    (O(action=set_image)), rolled back automatically when the new revision does not become healthy, or roll back
+    to a known good revision (O(action=rollback) with O(to_revision)).
   - Each action is planned first (check mode reports exactly that plan), refused when it could take the
     service down, recorded in the workload's remediation history, then verified - the module waits
     until the workload is healthy again and fails, with what it saw, when it does not.
@@ -53,14 +56,21 @@ options:
       - C(rollout_restart) sets the C(kubectl.kubernetes.io/restartedAt) pod-template annotation, as
         C(kubectl rollout restart) does, on O(service) or, with O(all_deployments), every Deployment.
       - C(rollback) puts back the pod template of the previous (or O(to_revision)) ReplicaSet, as
-        C(kubectl rollout undo) does. Deployments only.
+        C(kubectl rollout undo) does. Deployments only. When that revision is already the current one, nothing is
+        written; with O(wait), a rollout of it still in progress is waited for.
+      - C(set_image) sets the images in O(images) on the named containers of the pod template (init containers
+        too) by a strategic merge patch, as C(kubectl set image) does - a rollout. Deployments only, and not one with the
+        C(Recreate) strategy. With O(wait), a new revision that is not healthy within O(wait_timeout), or whose new pods
+        fail, is rolled back at once to the template it replaced (as C(rollback) does, recorded in the history as a
+        rollback but not refused for the budget), and the module fails naming both revisions, with RV(rolled_back).
+        Containers that already run the image asked for are left alone; when all do, nothing is written.
       - C(raise_limits) sets the C(resources.limits) in O(limits) on the named containers of the pod template
         (init containers and native sidecars too) by a strategic merge patch - a rollout that replaces every pod.
         Only raises, never above O(limits_max); requests are left as they are. Refused for a Deployment with the
         C(Recreate) strategy and a StatefulSet whose update strategy is C(OnDelete) or partitioned.
     type: str
     required: true
-    choices: [delete_pod, scale, rollout_restart, rollback, raise_limits]
+    choices: [delete_pod, scale, rollout_restart, rollback, raise_limits, set_image]
   service:
     description:
       - Name of the service's Deployment or StatefulSet. Required unless O(all_deployments) is true.
@@ -103,7 +113,11 @@ options:
     type: int
     default: 10
   to_revision:
-    description: Revision for O(action=rollback); the one before the current when not set.
+    description:
+      - Revision for O(action=rollback); the one before the current when not set.
+      - Kubernetes gives a revision rolled back to the next number and keeps its old one in the ReplicaSet's
+        C(deployment.kubernetes.io/revision-history) annotation; a second run with the same O(to_revision) finds it
+        there and changes nothing.
     type: int
   force:
     description: Roll back even when the current revision is healthy and fully rolled out.
@@ -117,6 +131,14 @@ options:
       - A value equal to the current limit changes nothing; a lower one, or one for a resource without a limit, is refused.
     type: dict
     version_added: 0.3.0
+  images:
+    description:
+      - New images for O(action=set_image) - a dict of container names of O(service)'s pod template (init containers
+        too), each with an image reference (a non-empty string without whitespace, e.g. C(ghcr.io/org/app:2.4.2) or
+        one with a C(@sha256:) digest).
+      - Ignored by the other actions; given with another action, the module fails.
+    type: dict
+    version_added: 0.3.0
   limits_max:
     description:
       - The highest limit O(action=raise_limits) may set, per resource (C(cpu), C(memory)); a value above it is refused,
@@ -125,7 +147,9 @@ options:
     type: dict
     version_added: 0.3.0
   wait:
-    description: Wait until the workload is healthy after the action and verify it.
+    description:
+      - Wait until the workload is healthy after the action and verify it.
+      - With O(action=set_image), also what triggers the automatic rollback; without it the new revision is not judged.
     type: bool
     default: true
   wait_timeout:
@@ -203,6 +227,27 @@ EXAMPLES = r"""
     namespace: ai-orchestrator
     service: workflow-service
     action: rollback
+
+- name: Hotfix - deploy the fixed image; rolled back automatically when it is not healthy within 5 minutes
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    service: api-gateway
+    action: set_image
+    images:
+      api-gateway: ghcr.io/ai-orchestrator/api-gateway:2.4.2
+    wait_timeout: 300
+    incident_id: incident-2026-11-26-031500
+    reason: NullPointer in WorkflowSerializer.serialize since 2.4.1-drill.3
+  register: hotfix
+  # On failure hotfix.rolled_back says whether the previous revision was put back.
+
+- name: Hotfix - go back to a known good revision (a second run changes nothing)
+  ai_orchestrator.incident_response.workload_remediation:
+    namespace: ai-orchestrator
+    service: api-gateway
+    action: rollback
+    to_revision: 3
+    force: true
 
 - name: Rolling restart of all services (Service Recovery)
   ai_orchestrator.incident_response.workload_remediation:
@@ -296,6 +341,38 @@ limits_after:
   returned: when O(action=raise_limits)
   type: dict
   sample: {redis: {memory: 768Mi}}
+images_before:
+  description:
+    - With O(action=set_image), the images of the containers in O(images) before the action.
+    - With O(action=rollback), the images of every container of the pod template before the action.
+  returned: when O(action=set_image) or O(action=rollback) acted or planned (not with RV(budget_exhausted)); also in the failure of an automatic rollback
+  type: dict
+  sample: {api-gateway: ghcr.io/ai-orchestrator/api-gateway:2.4.1-drill.3}
+images_after:
+  description: The same images after the action (in check mode, as they would be; after an automatic rollback, those that were asked for).
+  returned: when O(action=set_image) or O(action=rollback) acted or planned (not with RV(budget_exhausted)); also in the failure of an automatic rollback
+  type: dict
+  sample: {api-gateway: ghcr.io/ai-orchestrator/api-gateway:2.4.2}
+previous_revision:
+  description: The Deployment's revision (C(deployment.kubernetes.io/revision)) before the action.
+  returned: when O(action=set_image) or O(action=rollback); also in the failure of an automatic rollback
+  type: int
+  sample: 3
+revision:
+  description:
+    - The Deployment's revision when the module finished - the new one after a verified rollout; after a rollback the number
+      Kubernetes gave the revision put back (the next one); the current one when nothing changed or in check mode.
+    - Null when the module did not wait for the controller to number the new revision (O(wait=false)).
+  returned: when O(action=set_image) or O(action=rollback); also in the failure of an automatic rollback
+  type: int
+  sample: 4
+rolled_back:
+  description:
+    - True when this run put an older pod template back - O(action=rollback) that changed something (not in check mode), or
+      the automatic rollback of an O(action=set_image) whose new revision was not healthy (the module then fails).
+  returned: when O(action=set_image) or O(action=rollback); also in the failure of an automatic rollback
+  type: bool
+  sample: false
 plan:
   description: The computed plan (replicas from/to, revisions and images, pods, limits and their changes).
   returned: always
@@ -330,7 +407,7 @@ def argspec():
     spec = cluster_argument_spec()
     spec.update(
         namespace=dict(type="str", required=True),
-        action=dict(type="str", required=True, choices=["delete_pod", "scale", "rollout_restart", "rollback", "raise_limits"]),
+        action=dict(type="str", required=True, choices=["delete_pod", "scale", "rollout_restart", "rollback", "raise_limits", "set_image"]),
         service=dict(type="str", aliases=["workload"]),
         kind=dict(type="str", choices=["Deployment", "StatefulSet"]),
         pods=dict(type="list", elements="str", default=[]),
@@ -343,6 +420,7 @@ def argspec():
         to_revision=dict(type="int"),
         force=dict(type="bool", default=False),
         limits=dict(type="dict"),
+        images=dict(type="dict"),
         limits_max=dict(type="dict"),
         wait=dict(type="bool", default=True),
         wait_timeout=dict(type="int", default=300),
@@ -380,6 +458,10 @@ def validate(params):
         rem.check_limits(params["limits"], params["limits_max"])
     elif params["limits"]:
         raise InvalidInput("limits goes only with action=raise_limits")
+    if action == "set_image":
+        rem.check_images(params["images"])
+    elif params["images"]:
+        raise InvalidInput("images goes only with action=set_image")
 
 
 def run(client, params, clock=None):
@@ -425,6 +507,8 @@ def exhausted(result, kind, obj, budget):
         budget_exhausted=True,
         msg=rem.budget_message(kind, obj["metadata"]["name"], budget),
     )
+    if result["action"] in ("set_image", "rollback"):
+        result.update(revisions(wl.revision(obj), None, False, False), rolled_back=False)
     return dict(result, changed=False)
 
 
@@ -483,14 +567,31 @@ def act(ws, client, params, targets, entry, limits, result):
                 before, after = {"limits": plan["limits_before"]}, {"limits": plan["limits_after"]}
             result.update(limits_before=plan["limits_before"], limits_after=plan["limits_after"])
             plan = dict((k, v) for k, v in plan.items() if k != "patch")
+        elif action == "set_image":
+            def replan(current):
+                return rem.plan_set_image(kind, current, params["images"])
+
+            plan = replan(obj)
+            steps, waited = rem.apply_set_image(ws, kind, obj, plan, wait, timeout, entry, limits, replan)
+            changed = not plan["skip"]
+            if changed:
+                before = {"revision": plan["previous_revision"], "images": plan["images_before"]}
+                after = {"revision": waited["revision"] if waited else None, "images": plan["images_after"]}
+            result.update(revisions(plan["previous_revision"], waited, changed, check_mode),
+                          images_before=plan["images_before"], images_after=plan["images_after"], rolled_back=False)
+            plan = dict((k, v) for k, v in plan.items() if k not in ("patch", "template"))
         else:
             plan = rem.plan_rollback(ws, kind, obj, params["to_revision"], params["force"])
             steps, waited = rem.apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits)
             changed = not plan["skip"]
+            current_images = rem.container_images(obj["spec"]["template"])
             if changed:
                 before = {"revision": plan["from_revision"], "images": plan["images_before"]}
                 after = {"revision": plan["to_revision"], "images": plan["images_after"]}
-            plan = dict((k, v) for k, v in plan.items() if k != "template")
+            result.update(revisions(wl.revision(obj), waited, changed, check_mode), images_before=current_images,
+                          images_after=rem.container_images(plan["template"]) if changed else current_images,
+                          rolled_back=changed and not check_mode)
+            plan = dict((k, v) for k, v in plan.items() if k not in ("template", "current"))
         result["plan"] = plan
         if waited and "usage" in waited:
             result["usage"] = waited["usage"]
@@ -509,11 +610,23 @@ def act(ws, client, params, targets, entry, limits, result):
     return dict(result, changed=changed)
 
 
+def revisions(previous, waited, changed, check_mode):
+    """previous_revision and revision of a set_image or rollback result (see RETURN)."""
+    if waited and waited.get("revision"):
+        revision = waited["revision"]
+    elif not changed or check_mode:
+        revision = previous
+    else:
+        revision = None  # not waited for: the controller numbers the new revision
+    return {"previous_revision": previous, "revision": revision}
+
+
 def main():
     module = AnsibleModule(
         argument_spec=argspec(),
         supports_check_mode=True,
-        required_if=[("action", "delete_pod", ("service", "pods")), ("action", "raise_limits", ("service", "limits", "limits_max"))],
+        required_if=[("action", "delete_pod", ("service", "pods")), ("action", "raise_limits", ("service", "limits", "limits_max")),
+                     ("action", "set_image", ("service", "images"))],
     )
     if not HAS_KUBERNETES:
         module.fail_json(msg=missing_required_lib("kubernetes"), exception=str(KUBERNETES_IMPORT_ERROR))
@@ -522,7 +635,8 @@ def main():
         client = KubeClient.from_params(module.params, dry_run=module.check_mode)
         result = run(client, module.params)
     except VerificationFailed as exc:
-        module.fail_json(msg=str(exc), verified=False, action=module.params["action"])
+        # A set_image rolled back automatically says so (rolled_back, revisions, steps).
+        module.fail_json(msg=str(exc), verified=False, action=module.params["action"], **getattr(exc, "details", {}))
     except IncidentResponseError as exc:
         module.fail_json(msg=str(exc))
     if not module._diff:

@@ -38,6 +38,7 @@ ENV_SH = drill.DRILL / "env.sh"
 PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_molecule_workloads": "workloads",
                    "test_service_lease": "own", "test_remediation_budget_race": "own", "test_namespace_credentials": "own",
                    "test_shared_incidents": "own", "test_eda_rulebook": "own", "test_alert_loop": "own", "test_raise_limits": "own",
+                   "test_hotfix": "own",
                    "test_prometheus_query": "prometheus"}
 
 

@@ -240,3 +240,44 @@ def dataplane():
     yield drill_env()
     if started and not os.environ.get("DRILL_KEEP"):
         dataplane_sh("down")
+
+
+# --- the gateway's dependencies (drill/fault.sh db, the control API's /db and /pods) ----------
+
+
+def db_slow(on: bool) -> dict:
+    """The gateway's executions query slow (on) or cheap again: drill/fault.sh db slow-query|fast."""
+    proc = subprocess.run(["bash", str(DRILL / "fault.sh"), "db", "slow-query" if on else "fast"],
+                          capture_output=True, text=True, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return http("GET", url("control", "/db")).body
+
+
+def pod_behaviour() -> dict:
+    """Per stand-in, the shares of its API requests its serving pods spoil (the pod link's PUT /pods)."""
+    return http("GET", url("control", "/pods")).body
+
+
+def _pg_ctl(action: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    """pg_ctl on the drill's PostgreSQL as drill/dataplane.sh runs it (as root: the postgres
+    user with CAP_DAC_READ_SEARCH)."""
+    pgdata = run_dir() / "postgres" / "data"
+    bindir = Path(os.environ.get("DRILL_PG_BINDIR") or "/usr/lib/postgresql/15/bin")
+    command = [str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "60", action]
+    if os.geteuid() == 0:
+        user = os.environ.get("DRILL_PG_OS_USER", "postgres")
+        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--inh-caps=+dac_read_search",
+                   "--ambient-caps=+dac_read_search", "--"] + command
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def stop_postgres() -> None:
+    """Stop the drill's PostgreSQL only (an outage; tests marked `alone`). start_postgres() heals."""
+    proc = _pg_ctl("stop")
+    assert proc.returncode == 0, proc.stderr
+
+
+def start_postgres() -> None:
+    """What is not running starts again: drill/dataplane.sh up (idempotent)."""
+    proc = dataplane_sh("up")
+    assert proc.returncode == 0, proc.stderr

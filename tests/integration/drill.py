@@ -203,7 +203,7 @@ def fixture_intact() -> list[str]:
     problems = []
     for name, replicas in DEPLOYMENTS.items():
         dep = apps().read_namespaced_deployment(name, NAMESPACE)
-        problems += _deployment_problems(dep, replicas, NAMESPACE, (FAULT_LABEL, USAGE_LABEL))
+        problems += _deployment_problems(dep, replicas, NAMESPACE, (FAULT_LABEL, USAGE_LABEL, "drill.incident-response.io/http-fault"))
         if any("unpullable" in c.image for c in dep.spec.template.spec.containers):
             problems.append(f"deployment/{name} has an unpullable image")
     for name, replicas in STATEFULSETS.items():
@@ -398,3 +398,18 @@ def status_of(pod, container: str):
 def pod_condition(pod, kind: str):
     """The pod condition of that type (V1PodCondition) or None."""
     return next((c for c in pod.status.conditions or [] if c.type == kind), None)
+
+
+# --- causes of High Error Rate / High Response Time (drill/fault.sh release, load) ------------
+HTTP_FAULT_LABEL = "drill.incident-response.io/http-fault"
+SERVES_ANNOTATION = "drill.incident-response.io/serves"
+
+
+def release(workload: str, how: str, fraction: float | None = None, namespace: str = NAMESPACE) -> str:
+    """A bad release of Deployment `workload` (drill/fault.sh release): a new revision with a new
+    image tag whose pods carry http-fault=errors|slow; returns once the rollout completed (its
+    pods Ready). Its stand-in answers `fraction` (default 0.3) of its API requests with 500
+    (errors) or in 3 s (slow). `kubectl rollout undo` heals it. Returns fault.sh's line."""
+    assert how in ("errors", "slow"), how
+    args = ["release", workload, how] + ([] if fraction is None else [str(fraction)])
+    return fault_sh(*args, namespace=namespace, timeout=180).stdout.strip()

@@ -25,6 +25,7 @@ from ports import free_port
 
 RULEBOOK = ROOT / "extensions/eda/rulebooks/alertmanager.yml"
 ROUTES = ROOT / "extensions/eda/vars/alert_routes.yml"
+UNSCRIPTED = "CatalogStockMismatch"  # an alert of the operator's own, routed to alert_escalate
 
 
 def inventory(path: Path, incidents: Path) -> str:
@@ -51,6 +52,10 @@ class Rulebook:
         # The shipped route table, acting on the test's namespaces only (other tests' alerts
         # may reach the same Alertmanager receiver).
         routes = yaml.safe_load(ROUTES.read_text())
+        # Every alert of the rules has its scenario now; an alert routed to alert_escalate (what
+        # an operator does for an alert of their own without a playbook) keeps that path tested.
+        routes["alert_routes"][UNSCRIPTED] = "ai_orchestrator.incident_response.alert_escalate"
+        routes["routed_alerts"].append(UNSCRIPTED)
         self.vars = folder / "alert_routes.yml"
         self.vars.write_text(yaml.safe_dump(dict(routes, alert_namespaces=namespaces)))
         self.token = token or secrets.token_urlsafe(24)

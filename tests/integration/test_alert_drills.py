@@ -38,7 +38,8 @@ EXPECTED = [
     ("WorkflowExecutionFailureRate", {"service": "api-gateway", "engine": "n8n"}),
     ("ServiceDown", {"service": "langsmith", "severity": "P1"}),
 ]
-PLAYBOOKS = {"ServiceDown": "playbooks/service_down.yml", "WorkflowExecutionFailureRate": "playbooks/workflow_failures.yml"}
+PLAYBOOKS = {"ServiceDown": "playbooks/service_down.yml", "WorkflowExecutionFailureRate": "playbooks/workflow_failures.yml",
+             "HighErrorRate": "playbooks/high_error_rate.yml", "HighResponseTime": "playbooks/high_response_time.yml"}
 
 
 @pytest.fixture(scope="module")

@@ -129,7 +129,7 @@ def test_alertmanager_routes_to_the_eda_webhook_without_gossip():
 def test_versions_found_are_recorded_and_checked():
     lines = (Path(env("DRILL_RUN")) / "monitoring" / "versions.txt").read_text().splitlines()
     found = {name: version for name, version, _path in (line.split() for line in lines)}
-    assert set(found) == {"prometheus", "alertmanager", "postgres-exporter", "redis-exporter", "kube-state-metrics"}
+    assert set(found) == {"prometheus", "alertmanager", "postgres-exporter", "redis-exporter", "kube-state-metrics", "jaeger"}
 
     def at_least(version: str, minimum: tuple) -> bool:
         return tuple(int(p) for p in version.split(".")) >= minimum

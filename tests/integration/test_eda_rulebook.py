@@ -99,13 +99,13 @@ def test_a_storm_is_one_run_and_one_incident_and_the_resolution_is_recorded(rule
 
 
 def test_an_alert_without_a_scenario_playbook_opens_an_incident_with_evidence_and_escalates(rulebook, namespace):
-    body = eda.group(eda.alert("HighErrorRate", namespace, "catalog", severity="P2"))
+    body = eda.group(eda.alert(eda.UNSCRIPTED, namespace, "catalog", severity="P2"))
     assert rulebook.post(body) == 200
     records = _wait_incident(rulebook, namespace, lambda found: any(r["status"] == "escalated" for r in found),
-                             what="the HighErrorRate incident to be escalated")
+                             what="the %s incident to be escalated" % eda.UNSCRIPTED)
     record = next(r for r in records if r["status"] == "escalated")
     assert record["services"]["catalog"]["status"] == "escalated"
-    assert any("HighErrorRate has no automated playbook yet" in e.get("reason", "") for e in record["escalations"])
+    assert any("%s has no automated playbook yet" % eda.UNSCRIPTED in e.get("reason", "") for e in record["escalations"])
     artifacts = {p.name for p in (Path(record["_dir"]) / "artifacts").rglob("*") if p.is_file()}
     assert "diagnosis.json" in artifacts
     # Nothing in the cluster was changed.

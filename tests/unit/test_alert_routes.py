@@ -23,7 +23,7 @@ COLLECTION = "ai_orchestrator.incident_response."
 # Playbooks an alert may start: they change nothing or only what the runbook's automated
 # steps change (delete a failed pod, scale, roll back, restart an engine, raise limits within
 # a bound), under leases and budgets. cache_recovery and db_recovery are not among them.
-UNATTENDED = {"service_down", "alert_escalate", "alert_resolved", "workflow_failures"}
+UNATTENDED = {"service_down", "alert_escalate", "alert_resolved", "workflow_failures", "high_error_rate", "high_response_time"}
 # Words of playbooks that destroy or overwrite data; an alert must never start one.
 DESTRUCTIVE = ("restore", "flush", "delete", "drop", "truncate", "failover", "scale_down")
 

@@ -172,6 +172,10 @@ DEFAULT_POLICY = {
         "engine_connectivity": "infrastructure",
         "engine_credentials": "infrastructure",
         "workflow_definition": "development",
+        # Runbook 2 and 3 (high error rate, high response time): errors or latency nothing
+        # else explains are the application's; slow statements go to the database owners.
+        "application": "development",
+        "slow_query": "database",
     },
     # A StatefulSet's application faults go to the database owners: it is PostgreSQL or Redis.
     "statefulset_owners": {
@@ -193,6 +197,8 @@ DEFAULT_POLICY = {
         "security_alert": "P0",
         # Runbook P1 examples: workflow execution failures, authentication down, API gateway failures.
         "workflow_execution_failures": "P1",
+        # A major service failing most requests (runbook 2: "failures of a major feature").
+        "major_feature_failing": "P1",
         "authentication_down": "P1",
         "gateway_down": "P1",
         "database_unavailable": "P1",

@@ -289,6 +289,14 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
 _SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
+def _last_remediation(obj, now):
+    """The newest remediation workload_remediation recorded on the workload, with its age."""
+    entry = wl.last_remediation(obj)
+    if not entry:
+        return None
+    return dict(entry, age_seconds=age_seconds(entry.get("at"), now))
+
+
 def _deployment_rollout(dep, replicasets, now, recent_seconds):
     by_revision = wl.revisions(dep, replicasets)
     revision = wl.revision(dep)
@@ -445,6 +453,7 @@ def build_report(raw, namespace, now, usage_threshold=0.9, recent_rollout_minute
                     "rollout": rollout,
                     "hpa": hpa_by_target.get("%s/%s" % (kind, name)),
                     "gitops": wl.gitops_manager(obj),
+                    "last_remediation": _last_remediation(obj, now),
                     "events": (events.get((kind, name)) or [])[:max_events],
                     "replicaset_events": (rs_events.get(name) or [])[:max_events] if kind == "Deployment" else [],
                 }

@@ -37,6 +37,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
 
 HISTORY_ANNOTATION = "incident-response.ai-orchestrator.io/remediation-history"
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
+REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
 HISTORY_KEEP = 20
 # Conditional history writes retried after a 409 Conflict (each retry reads and checks again).
 CLAIM_TRIES = 5
@@ -187,6 +188,22 @@ def pod_failure(pod):
     return None
 
 
+def progress_deadline_exceeded(kind, obj):
+    """The Deployment controller's verdict that the current rollout stalled (its message), or None.
+
+    Only once the controller has observed the current generation: an older verdict is about an older template.
+    """
+    if kind != "Deployment":
+        return None
+    status, meta = obj.get("status") or {}, obj.get("metadata") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return None
+    for condition in status.get("conditions") or []:
+        if condition.get("type") == "Progressing" and condition.get("status") == "False" and condition.get("reason") == "ProgressDeadlineExceeded":
+            return (condition.get("message") or "ProgressDeadlineExceeded")[:200]
+    return None
+
+
 def wait_healthy(ws, kind, name, timeout, started_after=None, gone=(), interval=1.0):
     """Poll until the workload is settled and the pods in ``gone`` no longer exist.
 
@@ -223,7 +240,11 @@ def wait_healthy(ws, kind, name, timeout, started_after=None, gone=(), interval=
                 "desired": wl.desired_replicas(obj),
                 "state": state,
                 "pods": pods,  # as settled; the usage check after a scale judges these
+                "revision": wl.revision(obj) if kind == "Deployment" else None,
             }
+        stalled = progress_deadline_exceeded(kind, obj)
+        if stalled:
+            raise VerificationFailed("%s/%s: the rollout exceeded its progress deadline (%s): %s" % (kind, name, stalled, state))
         if ws.clock.time() >= deadline:
             raise VerificationFailed("%s/%s did not become healthy within %ds: %s" % (kind, name, timeout, state))
         ws.clock.sleep(interval)
@@ -560,10 +581,16 @@ def plan_rollback(ws, kind, obj, to_revision, force):
         if not older:
             raise GuardrailError("%s/%s has no previous revision to roll back to (current revision %d)" % (kind, name, current))
         to_revision = max(older)
+    asked = to_revision
+    if to_revision not in by_rev:
+        # Rolled back to before: Kubernetes numbered its ReplicaSet anew and keeps the old number in its history.
+        to_revision = next((r for r in sorted(by_rev) if asked in revision_history(by_rev[r])), asked)
+    if to_revision != asked and to_revision == current:
+        return {"skip": "revision %d is already the current one (numbered %d since it was rolled back to)" % (asked, current), "current": True}
     if to_revision not in by_rev:
         raise NotFound("%s/%s has no revision %d; revisions: %s" % (kind, name, to_revision, ", ".join(str(r) for r in sorted(by_rev))))
     if to_revision == current:
-        return {"skip": "revision %d is already the current one" % current}
+        return {"skip": "revision %d is already the current one" % current, "current": True}
     if wl.settled(kind, obj) and not force:
         return {"skip": "current revision %d is healthy and fully rolled out; pass force=true to roll back anyway" % current}
     template = json.loads(json.dumps(by_rev[to_revision]["spec"]["template"]))
@@ -578,15 +605,46 @@ def plan_rollback(ws, kind, obj, to_revision, force):
     }
 
 
+def revision_history(replicaset):
+    """The earlier revision numbers of a ReplicaSet the Deployment controller reused (a rollback), as ints."""
+    text = (((replicaset or {}).get("metadata") or {}).get("annotations") or {}).get(REVISION_HISTORY_ANNOTATION) or ""
+    return [int(part) for part in text.split(",") if part.strip().isdigit()]
+
+
 def _images(template):
     return [c.get("image") for c in template["spec"].get("containers") or []]
 
 
-def apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits=None):
-    """Claim the budget, put back the older pod template (what `kubectl rollout undo` does), wait."""
+def container_images(template):
+    """{container: image} of a pod template's containers and init containers."""
+    spec = template.get("spec") or {}
+    return dict((c["name"], c.get("image")) for field in ("initContainers", "containers") for c in spec.get(field) or [])
+
+
+def verify_current(ws, kind, obj, wait, timeout):
+    """Nothing to change, but the current revision may still be rolling out: with ``wait``, wait until it is healthy.
+
+    Returns (step or None, wait result or None). Not in check mode (nothing waits there). Any
+    pod already failing fails the wait at once: its rollout will not heal by waiting.
+    """
+    name = obj["metadata"]["name"]
+    if not wait or ws.client.dry_run or wl.settled(kind, obj):
+        return None, None
+    result = wait_healthy(ws, kind, name, timeout, started_after=0)
+    return "%s/%s healthy: %s" % (kind, name, result["state"]), result
+
+
+def apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits=None, gone=()):
+    """Claim the budget, put back the older pod template (what `kubectl rollout undo` does), wait.
+
+    ``gone``: pods (of the revision rolled back from) that must be gone before the rollback counts as healthy.
+    When the revision asked for is already the current one but still rolling out, waits for it (nothing is written).
+    """
     name = obj["metadata"]["name"]
     if plan["skip"]:
-        return ["skipped rollback of %s/%s: %s" % (kind, name, plan["skip"])], None
+        steps = ["skipped rollback of %s/%s: %s" % (kind, name, plan["skip"])]
+        step, result = verify_current(ws, kind, obj, wait, timeout) if plan.get("current") else (None, None)
+        return steps + ([step] if step else []), result
     what = "%s/%s from revision %d to %d (images %s -> %s)" % (
         kind, name, plan["from_revision"], plan["to_revision"], ", ".join(plan["images_before"]), ", ".join(plan["images_after"]),
     )
@@ -602,7 +660,7 @@ def apply_rollback(ws, kind, obj, plan, wait, timeout, entry, limits=None):
     steps = ["rolled back " + what]
     result = None
     if wait:
-        result = wait_healthy(ws, kind, name, timeout, started_after=started)
+        result = wait_healthy(ws, kind, name, timeout, started_after=started, gone=gone)
         steps.append("%s/%s healthy: %s" % (kind, name, result["state"]))
     return steps, result
 
@@ -754,3 +812,162 @@ def apply_raise_limits(ws, kind, obj, plan, wait, timeout, entry, limits=None, r
                     "the new limits were not enough" % (kind, name, ", ".join(plan["changes"]), "; ".join(result["usage"]["saturated"]))
                 )
     return steps, result
+
+
+# --- set_image (a hotfix) ----------------------------------------------------
+# A new image is a new pod template: a rollout. The images and the history entry go in
+# one strategic merge patch (containers merge by name), conditional on the
+# resourceVersion of the object whose images and budget were checked. When the new
+# revision does not become healthy, the template it replaced is put back as
+# action=rollback puts one back, and the module fails naming both revisions.
+
+
+class RolledBack(VerificationFailed):
+    """The new revision did not become healthy; ``details`` (rolled_back, revisions, steps) go into the module's failure."""
+
+    def __init__(self, message, details):
+        self.details = details
+        super(RolledBack, self).__init__(message)
+
+
+def check_images(images):
+    """``images`` ({container: image}) checked before the cluster is touched."""
+    if not isinstance(images, dict) or not images:
+        raise InvalidInput("action set_image needs images: {container: image}, e.g. {api-gateway: ghcr.io/ai-orchestrator/api-gateway:2.4.2}")
+    for container, image in sorted(images.items(), key=lambda item: str(item[0])):
+        if not isinstance(container, str) or not container.strip():
+            raise InvalidInput("images: container names must be non-empty strings, not %r" % (container,))
+        if not isinstance(image, str) or not image or any(ch.isspace() for ch in image):
+            raise InvalidInput("images.%s must be an image reference (a non-empty string without whitespace), not %r" % (container, image))
+
+
+def _images_text(images):
+    return ", ".join("%s=%s" % (c, images[c]) for c in sorted(images))
+
+
+def plan_set_image(kind, obj, images):
+    """What set_image would change: the images before and after, the patch, and the template it replaces.
+
+    Refused (GuardrailError) for a StatefulSet (not rolled back automatically, as for action=rollback) and a
+    Deployment with the Recreate strategy; NotFound names the containers when one is not in the pod template.
+    ``skip`` says why there is nothing to do when every container already has its image.
+    """
+    name = obj["metadata"]["name"]
+    what = "%s/%s" % (kind, name)
+    if kind != "Deployment":
+        raise GuardrailError(
+            "set_image of %s is not automated: a StatefulSet is not rolled back automatically when the new image fails "
+            "and its revisions can carry data migrations; use kubectl set image after checking them" % what
+        )
+    if (obj["spec"].get("strategy") or {}).get("type") == "Recreate":
+        raise GuardrailError("refusing to set the image of %s: its Recreate strategy stops every replica at once; "
+                             "change it by hand when an outage is acceptable" % what)
+    template = obj["spec"].get("template") or {}
+    pod_spec = template.get("spec") or {}
+    found = dict((c["name"], field) for field in ("containers", "initContainers") for c in pod_spec.get(field) or [])
+    unknown = sorted(c for c in images if c not in found)
+    if unknown:
+        raise NotFound("container(s) %s not in the pod template of %s; its containers: %s"
+                       % (", ".join(unknown), what, ", ".join(sorted(found)) or "none"))
+    current = container_images(template)
+    before = dict((c, current[c]) for c in images)
+    after = dict(images)
+    changes, patch = [], {}
+    for container in sorted(images):
+        if before[container] == after[container]:
+            continue
+        changes.append("container %s %s -> %s" % (container, before[container], after[container]))
+        patch.setdefault(found[container], []).append({"name": container, "image": after[container]})
+    skip = None
+    if not changes:
+        skip = "%s already runs %s" % (what, _images_text(after))
+        if not wl.settled(kind, obj):
+            skip += " (its rollout is not complete)"
+    return {
+        "skip": skip,
+        "images_before": before,
+        "images_after": after,
+        "changes": changes,
+        "previous_revision": wl.revision(obj),
+        "patch": {"spec": {"template": {"spec": patch}}} if changes else None,
+        "template": json.loads(json.dumps(template)),
+    }
+
+
+def apply_set_image(ws, kind, obj, plan, wait, timeout, entry, limits=None, replan=None):
+    """Write the images and the history entry in one conditional patch (a rollout), wait; roll back when unhealthy.
+
+    On a conflict the workload is read again and ``replan(obj)`` (plan_set_image) and its budget
+    are checked again; the plan is updated in place. With ``wait``, a new revision that does not
+    become healthy within ``timeout`` (or whose new pods fail) is rolled back to the template it
+    replaced by apply_rollback - recorded in the history as a rollback, outside the budget: a
+    broken revision is never left in place for want of budget - and RolledBack is raised.
+    Returns (steps, wait result or None).
+    """
+    name = obj["metadata"]["name"]
+    first = obj
+
+    def prepare(current):
+        if current is not first and replan:
+            plan.clear()
+            plan.update(replan(current))
+        return None if plan["skip"] else plan["patch"]
+
+    started = ws.clock.time()
+    if not plan["skip"]:
+        obj = claim(ws, kind, obj, dict(entry, images=plan["images_after"]), limits, prepare, patch_type="strategic")[0]
+    if plan["skip"]:
+        step, result = verify_current(ws, kind, obj, wait, timeout)
+        return ["skipped %s/%s: %s" % (kind, name, plan["skip"])] + ([step] if step else []), result
+    what = "%s/%s (revision %d): %s" % (kind, name, plan["previous_revision"], ", ".join(plan["changes"]))
+    if ws.client.dry_run:
+        return ["would set the image of %s (dry run)" % what], None
+    steps = ["set the image of " + what]
+    if not wait:
+        return steps, None
+    try:
+        result = wait_healthy(ws, kind, name, timeout, started_after=started)
+    except VerificationFailed as exc:
+        raise _roll_back_hotfix(ws, kind, name, plan, timeout, entry, steps, started, exc)
+    steps.append("%s/%s healthy at revision %s: %s" % (kind, name, result["revision"], result["state"]))
+    return steps, result
+
+
+def _roll_back_hotfix(ws, kind, name, plan, timeout, entry, steps, started, failure):
+    """Put back the template the new images replaced (apply_rollback), wait; the RolledBack to raise."""
+    current = ws.get(kind, name)
+    new_revision = wl.revision(current)
+    previous = plan["previous_revision"]
+    if new_revision == previous:
+        new_revision = None  # the controller had not numbered the new revision yet
+    new_text = "new revision %s" % new_revision if new_revision else "the new revision"
+    details = {"changed": True, "rolled_back": False, "previous_revision": previous, "revision": new_revision,
+               "images_before": plan["images_before"], "images_after": plan["images_after"], "steps": list(steps)}
+    headline = "set_image on %s/%s: %s (%s) did not become healthy: %s" % (kind, name, new_text, _images_text(plan["images_after"]), failure)
+    # The pods of the new revision (of its ReplicaSet; those created since the patch when it has no number yet)
+    # must be gone before the old one counts as healthy again.
+    new_sets = set(wl.uid(rs) for rs in ws.replicasets(current) if new_revision and wl.revision(rs) == new_revision)
+    gone = [p["metadata"]["name"] for p in ws.pods(kind, current)
+            if (wl.owner_uids(p) & new_sets if new_sets else (epoch(p["metadata"].get("creationTimestamp")) or 0) >= started - 1)]
+    rollback = {
+        "skip": None,
+        "from_revision": new_revision or previous,
+        "to_revision": previous,
+        "template": plan["template"],
+        "images_before": _images(current["spec"]["template"]),
+        "images_after": _images(plan["template"]),
+    }
+    entry = dict(entry, action="rollback", reason=("automatic rollback: %s not healthy" % new_text)[:200], to_revision=previous)
+    try:
+        rb_steps, rb_result = apply_rollback(ws, kind, current, rollback, True, timeout, entry, limits=None, gone=gone)
+    except VerificationFailed as exc:
+        details.update(rolled_back=True, revision=wl.revision(ws.get(kind, name)) or None)
+        details["steps"].append("rolled back %s/%s to the template of revision %d" % (kind, name, previous))
+        return RolledBack("%s; rolled back automatically to revision %d (%s), which did not become healthy either: %s; escalate"
+                          % (headline, previous, _images_text(plan["images_before"]), exc), details)
+    except ClusterError as exc:  # the API server refused the rollback: say how to do it by hand
+        return RolledBack("%s; the automatic rollback to revision %d failed: %s; roll back by hand: kubectl rollout undo deployment/%s "
+                          "--to-revision=%d -n %s" % (headline, previous, exc, name, previous, ws.namespace), details)
+    details.update(rolled_back=True, revision=rb_result["revision"], steps=details["steps"] + rb_steps)
+    return RolledBack("%s; rolled back automatically to revision %d (%s), healthy again as revision %s: %s"
+                      % (headline, previous, _images_text(plan["images_before"]), rb_result["revision"], rb_result["state"]), details)

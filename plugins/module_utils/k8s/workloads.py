@@ -14,6 +14,7 @@ message for a wrong name.
 
 from __future__ import annotations
 
+import json
 import time
 from urllib.parse import quote
 
@@ -119,6 +120,20 @@ def pods_of(kind, obj, pods, replicasets=()):
         return owned_by(pods, obj)
     rs_uids = set(uid(rs) for rs in owned_by(replicasets, obj))
     return [p for p in pods if owner_uids(p) & rs_uids]
+
+
+# workload_remediation's record of what it did to a workload (module_utils/k8s/remediation.py).
+HISTORY_ANNOTATION = "incident-response.ai-orchestrator.io/remediation-history"
+
+
+def last_remediation(obj):
+    """The newest entry of the workload's remediation history ({at, action, incident, reason}), or None."""
+    raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(HISTORY_ANNOTATION)
+    try:
+        entries = json.loads(raw) if raw else []
+    except ValueError:
+        return None
+    return entries[-1] if isinstance(entries, list) and entries and isinstance(entries[-1], dict) else None
 
 
 def gitops_manager(obj):
