@@ -11,6 +11,8 @@
 #                                    platform_http.py; their modes, keys and workflows reset)
 #   drill/dataplane.sh seed-redis    write the platform's Redis seed again (warm-up, sessions,
 #                                    stats, queue, lock); what `up` does for a new Redis
+#   drill/dataplane.sh stop-postgres stop PostgreSQL only (a database outage for the drills); `up`
+#                                    starts it again
 #
 # State lives in $DRILL_RUN: postgres/ (data, socket, log), redis/, http/, backups/,
 # secrets/ (generated passwords and the engines' API keys langflow_api_key, n8n_api_key,
@@ -287,6 +289,7 @@ http_down() { stop_pid "$http_dir/platform_http.pid" "http stand-ins"; }
 
 cmd_up() {
   mkdir -p "$DRILL_RUN"
+  reserve_drill_ports
   need_postgres
   need_redis
   # Every port first, so a conflict stops `up` before anything starts.
@@ -340,11 +343,17 @@ cmd_seed_redis() {
   redis_seed
 }
 
+# A database outage for the drills (tests marked `alone`): PostgreSQL only; `up` starts it again.
+cmd_stop_postgres() {
+  pg_down
+}
+
 case ${1:-} in
   up) cmd_up ;;
   down) cmd_down ;;
   status) cmd_status ;;
   restart-http) cmd_restart_http ;;
   seed-redis) cmd_seed_redis ;;
-  *) echo "usage: $0 up|down|status|restart-http|seed-redis" >&2; exit 2 ;;
+  stop-postgres) cmd_stop_postgres ;;
+  *) echo "usage: $0 up|down|status|restart-http|seed-redis|stop-postgres" >&2; exit 2 ;;
 esac

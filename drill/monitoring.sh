@@ -368,6 +368,7 @@ prometheus_up() {
 
 cmd_up() {
   local t0=$SECONDS
+  reserve_drill_ports
   check_versions
   if [ ! -s "$secrets/postgres_password" ] || [ ! -s "$secrets/redis_password" ]; then
     die "no data plane passwords in $secrets: start the data plane first (drill/dataplane.sh up or drill/env.sh up)"

@@ -13,6 +13,28 @@ pick_python() { # the Python that runs the drill's helper scripts
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# The drill's fixed ports (drill/drill.env) lie in the kernel's ephemeral range: a client
+# socket (the stand-ins' synthetic traffic, span exports, kubectl) may be given one of them
+# and a server's bind then fails. Where this runs as root, the ports are added to
+# net.ipv4.ip_local_reserved_ports, which the kernel never hands out as an ephemeral port
+# (explicit binds still work); elsewhere claim_port's wait is what there is.
+reserve_drill_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current wanted port name
+  [ -w "$file" ] || return 0
+  current=$(cat "$file" 2>/dev/null) || return 0
+  wanted=$current
+  for name in $(compgen -v DRILL_ | grep '_PORT$'); do
+    port=${!name}
+    case $port in ''|*[!0-9]*) continue ;; esac
+    case ",$wanted," in *",$port,"*) continue ;; esac
+    wanted=${wanted:+$wanted,}$port
+  done
+  [ "$wanted" = "$current" ] && return 0
+  if echo "$wanted" >"$file" 2>/dev/null; then
+    log "drill ports reserved from the ephemeral range (net.ipv4.ip_local_reserved_ports)"
+  fi
+}
+
 # Wait until a port this component needs is free, or fail clearly naming its holder. The
 # drill's ports lie in the kernel's ephemeral range, so a short-lived client socket or a
 # test's private server can hold one for a moment: a port nobody listens on gets 30 s.

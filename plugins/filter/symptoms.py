@@ -32,9 +32,11 @@ def error_rate_assessment(evidence, policy=None, threshold=assess.ERROR_RATIO, m
     return _run("error_rate_assessment", assess.error_rate, evidence, policy or None, threshold, major_ratio)
 
 
-def response_time_assessment(evidence, policy=None, threshold=assess.P95_SECONDS, slow_statement_ms=assess.SLOW_STATEMENT_MS):
+def response_time_assessment(evidence, policy=None, threshold=assess.P95_SECONDS, slow_statement_ms=assess.SLOW_STATEMENT_MS,
+                             hit_rate_min=assess.HIT_RATE_MIN):
     """One verdict per service over the p95 latency threshold: cause, runbook step, owner."""
-    return _run("response_time_assessment", assess.response_time, evidence, policy or None, threshold, slow_statement_ms)
+    return _run("response_time_assessment", assess.response_time, evidence, policy or None, threshold, slow_statement_ms,
+                hit_rate_min)
 
 
 def symptom_outcome(assessment, actions=None, verification=None, check_mode=False):

@@ -258,22 +258,9 @@ def pod_behaviour() -> dict:
     return http("GET", url("control", "/pods")).body
 
 
-def _pg_ctl(action: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    """pg_ctl on the drill's PostgreSQL as drill/dataplane.sh runs it (as root: the postgres
-    user with CAP_DAC_READ_SEARCH)."""
-    pgdata = run_dir() / "postgres" / "data"
-    bindir = Path(os.environ.get("DRILL_PG_BINDIR") or "/usr/lib/postgresql/15/bin")
-    command = [str(bindir / "pg_ctl"), "-D", str(pgdata), "-m", "fast", "-w", "-t", "60", action]
-    if os.geteuid() == 0:
-        user = os.environ.get("DRILL_PG_OS_USER", "postgres")
-        command = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--inh-caps=+dac_read_search",
-                   "--ambient-caps=+dac_read_search", "--"] + command
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-
-
 def stop_postgres() -> None:
     """Stop the drill's PostgreSQL only (an outage; tests marked `alone`). start_postgres() heals."""
-    proc = _pg_ctl("stop")
+    proc = dataplane_sh("stop-postgres")
     assert proc.returncode == 0, proc.stderr
 
 

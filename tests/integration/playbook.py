@@ -43,6 +43,18 @@ def recap(result: subprocess.CompletedProcess) -> dict[str, int]:
     raise AssertionError("no PLAY RECAP for drill in:\n" + result.stdout[-3000:] + result.stderr[-2000:])
 
 
+def incidents(folder: Path) -> list[dict]:
+    """The incident records under `folder`, oldest first, each with its timeline as `_events`
+    and its directory as `_dir`."""
+    found = []
+    for path in sorted(folder.glob("incident-*/incident.json")):
+        record = json.loads(path.read_text())
+        record["_events"] = [json.loads(line) for line in (path.parent / "timeline.jsonl").read_text().splitlines()]
+        record["_dir"] = path.parent
+        found.append(record)
+    return found
+
+
 def module(name: str, check: bool = False, **args) -> dict:
     """Run one of the collection's modules on localhost and return its JSON result."""
     cmd = [

@@ -20,21 +20,11 @@ import pytest
 import dataplane as dp
 import drill
 import pg
-from playbook import module, playbook, recap
+from playbook import incidents, module, playbook, recap
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
 
 CRITICAL = ("config:engines", "config:rate_limits", "config:feature_flags", "workflows:active")
-
-
-def incidents(folder: Path) -> list[dict]:
-    found = []
-    for path in sorted(folder.glob("incident-*/incident.json")):
-        record = json.loads(path.read_text())
-        record["_events"] = [json.loads(line) for line in (path.parent / "timeline.jsonl").read_text().splitlines()]
-        record["_dir"] = path.parent
-        found.append(record)
-    return found
 
 
 def run(tmp_path: Path, *args: str, check: bool = False):

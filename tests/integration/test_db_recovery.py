@@ -10,7 +10,6 @@ record and its timeline.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -19,19 +18,9 @@ import pytest
 
 import drill
 import pg
-from playbook import module, playbook, recap
+from playbook import incidents, module, playbook, recap
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
-
-
-def incidents(folder: Path) -> list[dict]:
-    found = []
-    for path in sorted(folder.glob("incident-*/incident.json")):
-        record = json.loads(path.read_text())
-        record["_events"] = [json.loads(line) for line in (path.parent / "timeline.jsonl").read_text().splitlines()]
-        record["_dir"] = path.parent
-        found.append(record)
-    return found
 
 
 def run(tmp_path: Path, *args: str, check: bool = False):

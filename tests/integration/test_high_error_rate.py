@@ -17,7 +17,7 @@ import pytest
 
 import dataplane as dp
 import drill
-from playbook import playbook, recap, reset
+from playbook import incidents, playbook, recap, reset
 from prom import value
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
@@ -30,16 +30,6 @@ ERROR_RATIO = (f'sum(rate(http_requests_total{{{GATEWAY}, code=~"5.."}}[20s]))'
 def ratio() -> float:
     v = value(ERROR_RATIO)
     return 0.0 if v != v else v
-
-
-def incidents(folder: Path) -> list[dict]:
-    found = []
-    for path in sorted(folder.glob("incident-*/incident.json")):
-        record = json.loads(path.read_text())
-        record["_events"] = [json.loads(line) for line in (path.parent / "timeline.jsonl").read_text().splitlines()]
-        record["_dir"] = path.parent
-        found.append(record)
-    return found
 
 
 def run(tmp_path: Path, *args: str, check: bool = False):

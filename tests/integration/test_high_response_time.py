@@ -10,14 +10,13 @@ statistics), the record, the latency afterwards, and that a second run changes n
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 import dataplane as dp
 import drill
-from playbook import playbook, recap, reset
+from playbook import incidents, playbook, recap, reset
 from prom import value
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
@@ -29,15 +28,6 @@ P95 = f'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds
 def p95() -> float:
     v = value(P95)
     return 0.0 if v != v else v  # NaN without traffic
-
-
-def incidents(folder: Path) -> list[dict]:
-    found = []
-    for path in sorted(folder.glob("incident-*/incident.json")):
-        record = json.loads(path.read_text())
-        record["_events"] = [json.loads(line) for line in (path.parent / "timeline.jsonl").read_text().splitlines()]
-        found.append(record)
-    return found
 
 
 def run(tmp_path: Path, *args: str, check: bool = False):

@@ -22,19 +22,9 @@ import pytest
 
 import dataplane as dp
 import drill
-from playbook import module, playbook, recap, reset
+from playbook import incidents, module, playbook, recap, reset
 
 pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
-
-
-def incidents(folder: Path) -> list[dict]:
-    found = []
-    for path in sorted(folder.glob("incident-*/incident.json")):
-        record = json.loads(path.read_text())
-        record["_events"] = [json.loads(line) for line in (path.parent / "timeline.jsonl").read_text().splitlines()]
-        record["_dir"] = path.parent
-        found.append(record)
-    return found
 
 
 def run(tmp_path: Path, *args: str, check: bool = False, since: int = 1):

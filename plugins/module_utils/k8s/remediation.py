@@ -35,7 +35,7 @@ from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.
     usage_ratios,
 )
 
-HISTORY_ANNOTATION = "incident-response.ai-orchestrator.io/remediation-history"
+HISTORY_ANNOTATION = wl.HISTORY_ANNOTATION
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 REVISION_HISTORY_ANNOTATION = "deployment.kubernetes.io/revision-history"
 HISTORY_KEEP = 20
@@ -770,6 +770,17 @@ def plan_raise_limits(kind, obj, limits, limits_max):
     }
 
 
+def _replanning(first, plan, replan):
+    """claim()'s ``prepare``: the plan's patch, planned again (``replan``) when the object changed
+    since ``first`` was read (a conflict retry); None when the new plan skips."""
+    def prepare(current):
+        if current is not first and replan:
+            plan.clear()
+            plan.update(replan(current))
+        return None if plan["skip"] else plan["patch"]
+    return prepare
+
+
 def apply_raise_limits(ws, kind, obj, plan, wait, timeout, entry, limits=None, replan=None, metrics_timeout=0, usage_threshold=0.9):
     """Write the new limits and the history entry in one conditional patch (a rollout), wait, then judge fresh usage.
 
@@ -782,14 +793,7 @@ def apply_raise_limits(ws, kind, obj, plan, wait, timeout, entry, limits=None, r
     name = obj["metadata"]["name"]
     if plan["skip"]:
         return ["skipped %s/%s: %s" % (kind, name, plan["skip"])], None
-    first = obj
-
-    def prepare(current):
-        if current is not first and replan:
-            plan.clear()
-            plan.update(replan(current))
-        return None if plan["skip"] else plan["patch"]
-
+    prepare = _replanning(obj, plan, replan)
     entry = dict(entry, limits=plan["limits_after"])
     started = ws.clock.time()
     answer = claim(ws, kind, obj, entry, limits, prepare, patch_type="strategic")[1]
@@ -905,14 +909,7 @@ def apply_set_image(ws, kind, obj, plan, wait, timeout, entry, limits=None, repl
     Returns (steps, wait result or None).
     """
     name = obj["metadata"]["name"]
-    first = obj
-
-    def prepare(current):
-        if current is not first and replan:
-            plan.clear()
-            plan.update(replan(current))
-        return None if plan["skip"] else plan["patch"]
-
+    prepare = _replanning(obj, plan, replan)
     started = ws.clock.time()
     if not plan["skip"]:
         obj = claim(ws, kind, obj, dict(entry, images=plan["images_after"]), limits, prepare, patch_type="strategic")[0]

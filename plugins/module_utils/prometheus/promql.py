@@ -70,14 +70,20 @@ QUERIES = {
         "evidence": {
             "p95_seconds": (
                 'histogram_quantile(0.95, sum by (service, le) (rate(http_request_duration_seconds_bucket{{{app}}}[{win}])))'),
+            "p50_by_route": (
+                'histogram_quantile(0.5, sum by (service, route, le)'
+                ' (rate(http_request_duration_seconds_bucket{{{app}}}[{win}])))'),
             "p95_by_route": (
                 'histogram_quantile(0.95, sum by (service, route, le)'
+                ' (rate(http_request_duration_seconds_bucket{{{app}}}[{win}])))'),
+            "p99_by_route": (
+                'histogram_quantile(0.99, sum by (service, route, le)'
                 ' (rate(http_request_duration_seconds_bucket{{{app}}}[{win}])))'),
             "firing_alerts": 'ALERTS{{alertstate="firing",{sel}}}',
         },
         "recovery": (
             'histogram_quantile(0.95, sum by (service, le) (rate(http_request_duration_seconds_bucket'
-            '{{{sel},service=~"{svc}"}}[{win}]))) > %s' % RESPONSE_TIME_P95_SECONDS),
+            '{{{app},service=~"{svc}"}}[{win}]))) > %s' % RESPONSE_TIME_P95_SECONDS),
         "window": "5m",
     },
     "WorkflowExecutionFailureRate": {

@@ -30,7 +30,8 @@ application   errors nothing above explains: the development team, with the erro
 High Response Time (``response_time``):
 
 workload      resource exhaustion or another unhealthy state: Service Down's plan (scale).
-cache         critical cache keys are missing (a cold cache): a warm-up. A corrupted cache
+cache         critical cache keys are missing, or the hit rate is under half (a cold cache): a
+              warm-up. A corrupted cache
               needs a flush, and a flush needs a person running the cache runbook.
 database      slow statements in pg_stat_statements, or a database that is critical:
               reported with their statistics to the database owners.
@@ -41,6 +42,9 @@ application   latency nothing above explains: development, with the slowest rout
 from __future__ import annotations
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.evidence import as_dict as _dict
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.evidence import as_list as _list
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.evidence import owner as _owner
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import severity as sev
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.k8s import classify
 
@@ -50,33 +54,14 @@ P95_SECONDS = 2.0  # the HighResponseTime rule's threshold
 MAJOR_FAILURE_RATIO = 0.5
 SLOW_STATEMENT_MS = 1000
 SLOW_ENGINE_MS = 2000
+# A cache answering fewer hits than this (over the sampling window) is cold even with its critical keys.
+HIT_RATE_MIN = 0.5
 PLAN_ACTIONS = ("delete_pod", "scale", "rollback", "raise_limits", "rollout_restart")
 TOP = 5
 
 
-def _list(value, name):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidInput("%s must be a list, not %s" % (name, type(value).__name__))
-    return value
-
-
-def _dict(value, name):
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput("%s must be a dict, not %s" % (name, type(value).__name__))
-    return value
-
-
 def _number(value):
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _owner(policy, cls):
-    owners = policy.get("owners") or {}
-    return owners.get(cls) or owners.get("default") or "development"
 
 
 def _series(metrics, name):
@@ -102,7 +87,20 @@ def _routes(metrics, name, service, top=TOP):
             row = dict((k, v) for k, v in labels.items() if k in ("route", "method", "code"))
             row["value"] = round(value, 4)
             rows.append(row)
-    return sorted(rows, key=lambda r: -r["value"])[:top]
+    rows.sort(key=lambda r: -r["value"])
+    return rows[:top] if top else rows
+
+
+def _latency_routes(metrics, service, top=TOP):
+    """The slowest routes of a service by p95, each with its p50 and p99 where the metrics have them (seconds)."""
+    rows = _routes(metrics, "p95_by_route", service, top)
+    for row in rows:
+        row["p95"] = row.pop("value")
+        for quantile in ("p50", "p99"):
+            match = [r["value"] for r in _routes(metrics, quantile + "_by_route", service, top=0)
+                     if r.get("route") == row.get("route") and r.get("method") == row.get("method")]
+            row[quantile] = match[0] if match else None
+    return rows
 
 
 def _workload_of(service, workloads, mapping):
@@ -335,11 +333,11 @@ def error_rate(evidence, policy=None, threshold=ERROR_RATIO, major_ratio=MAJOR_F
                     {"database": database, "engines_down": down, "engines_rejected": rejected})
 
 
-def response_time(evidence, policy=None, threshold=P95_SECONDS, slow_statement_ms=SLOW_STATEMENT_MS):
+def response_time(evidence, policy=None, threshold=P95_SECONDS, slow_statement_ms=SLOW_STATEMENT_MS, hit_rate_min=HIT_RATE_MIN):
     """One verdict per service over the latency threshold (see the module docstring)."""
     evidence = _dict(evidence, "evidence")
     policy = sev.effective_policy(policy)
-    threshold, slow_statement_ms = float(threshold), float(slow_statement_ms)
+    threshold, slow_statement_ms, hit_rate_min = float(threshold), float(slow_statement_ms), float(hit_rate_min)
     report = _dict(evidence.get("report"), "report")
     workloads = _list(report.get("workloads"), "report.workloads")
     mapping = _dict(evidence.get("service_workloads"), "service_workloads")
@@ -358,7 +356,7 @@ def response_time(evidence, policy=None, threshold=P95_SECONDS, slow_statement_m
     for service in affected:
         workload = _workload_of(service, workloads, mapping)
         value = p95.get(service)
-        common = {"p95_seconds": value, "routes": _routes(metrics, "p95_by_route", service),
+        common = {"p95_seconds": value, "routes": _latency_routes(metrics, service),
                   "resources": _resources(report, workload),
                   "traces": _list((traces.get(service) or {}).get("operations"), "traces.operations")[:TOP]}
         plan = _plan_for(workload, evidence.get("plans"))
@@ -370,6 +368,10 @@ def response_time(evidence, policy=None, threshold=P95_SECONDS, slow_statement_m
         elif cache.get("status") == "cold":
             verdict = _verdict(service, workload, cause="cache", action="warmup", owner=cache.get("owner") or _owner(policy, "cache"),
                                reason="%s; %s: warm the cache up (no flush)" % (what, cache.get("reason")), **common)
+        elif cache.get("status") == "healthy" and (_number(cache.get("hit_rate")) if cache.get("hit_rate") is not None else 1) < hit_rate_min:
+            verdict = _verdict(service, workload, cause="cache", action="warmup", owner=cache.get("owner") or _owner(policy, "cache"),
+                               reason="%s; the cache's hit rate is %.0f%% (under %.0f%%): warm the cache up (no flush)"
+                               % (what, cache["hit_rate"] * 100, hit_rate_min * 100), **common)
         elif cache.get("status") in ("corrupted", "unavailable"):
             verdict = _verdict(service, workload, cause="cache", action="escalate", owner=cache.get("owner") or _owner(policy, "cache"),
                                reason="%s; %s: a flush needs a person running the cache runbook (playbooks/cache_recovery.yml)"

@@ -31,6 +31,8 @@ healthy       nothing failing.
 from __future__ import annotations
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.evidence import as_list as _list
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.evidence import owner as _owner
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident import severity as sev
 
 ACTIONS = ("delete_pod", "scale", "rollback", "raise_limits", "rollout_restart")
@@ -38,19 +40,6 @@ ACTIONS = ("delete_pod", "scale", "rollback", "raise_limits", "rollout_restart")
 RESTARTABLE = ("crashloop", "not_ready", "oom", "unknown")
 DEFAULT_FAILURE_RATIO = 0.1
 DEFAULT_QUEUE_DEPTH = 100
-
-
-def _list(value, name):
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidInput("%s must be a list, not %s" % (name, type(value).__name__))
-    return value
-
-
-def _owner(policy, cls):
-    owners = policy.get("owners") or {}
-    return owners.get(cls) or owners.get("default") or "development"
 
 
 def _metric_by_engine(metrics, name):

@@ -533,14 +533,16 @@ def test_unexplained_latency_goes_to_development_with_resources_routes_and_trace
                 container("gateway", usage={"cpu": "100m", "memory": "600Mi"}, limits={"cpu": "500m", "memory": "1Gi"})]),
             pod("langflow-1", "langflow", containers=[container("langflow", usage={"cpu": "990m"}, limits={"cpu": "1"})])]
     routes = [{"labels": {"service": "api-gateway", "route": "/api/v1/workflows", "method": "GET"}, "value": 3.21234}]
+    p99 = [dict(routes[0], value=8.5), {"labels": {"service": "api-gateway", "route": "/health", "method": "GET"}, "value": 0.01}]
     traces = {"api-gateway": {"operations": [{"name": "GET /api/v1/workflows", "p95_ms": 3100}, {"name": "GET /health", "p95_ms": 2}]}}
     evidence = latency(report=report([GATEWAY, workload("langflow")], pods), traces=traces,
-                       metrics={"series": dict(series("p95_seconds", {"api-gateway": 3.5}), p95_by_route=routes)})
+                       metrics={"series": dict(series("p95_seconds", {"api-gateway": 3.5}), p95_by_route=routes, p99_by_route=p99)})
     v = only(assess.response_time(evidence))
     assert v["cause"] == "application" and v["owner"] == "development"
     assert v["resources"]["cpu"]["ratio"] == 0.9 and v["resources"]["cpu"]["pod"] == "api-gateway-7d9-a"
     assert v["resources"]["memory"]["pod"] == "api-gateway-7d9-b" and v["resources"]["memory"]["container"] == "gateway"
-    assert v["routes"] == [{"route": "/api/v1/workflows", "method": "GET", "value": 3.2123}]
+    # The slowest routes by p95, with the other percentiles the metrics have (none for p50 here).
+    assert v["routes"] == [{"route": "/api/v1/workflows", "method": "GET", "p95": 3.2123, "p50": None, "p99": 8.5}]
     assert v["traces"] == traces["api-gateway"]["operations"]
     assert "api-gateway's p95 latency is 3.50 s" in v["reason"] and "cpu 90% of its limit (gateway)" in v["reason"]
     assert "GET /api/v1/workflows p95 3100 ms" in v["reason"]
@@ -805,3 +807,14 @@ def test_invariants_over_random_evidence():
                 assert "flush" not in str(v["plan"])
         except AssertionError as exc:
             raise AssertionError("seed %d: %s" % (seed, exc)) from exc
+
+
+def test_a_low_hit_rate_with_every_critical_key_present_is_warmed_never_flushed():
+    cache = {"status": "healthy", "hit_rate": 0.2, "owner": "database", "reason": "the cache is healthy"}
+    evidence = latency(report=report([GATEWAY], []), cache=cache,
+                       metrics={"series": series("p95_seconds", {"api-gateway": 3.5})})
+    v = only(assess.response_time(evidence))
+    assert v["cause"] == "cache" and v["action"] == "warmup" and "hit rate is 20%" in v["reason"]
+    # At or over the minimum it is not the cache.
+    warm = only(assess.response_time(dict(evidence, cache=dict(cache, hit_rate=0.5))))
+    assert warm["cause"] == "application"
