@@ -347,8 +347,11 @@ def response_time(evidence, policy=None, threshold=P95_SECONDS, slow_statement_m
     affected = _affected(p95, threshold, scope, evidence.get("alert_service") or "", metrics.get("available") is True)
     cache = _dict(evidence.get("cache"), "cache")
     database = _dict(evidence.get("database"), "database")
+    # pg_stat_statements covers every database of the server: keep the platform database's.
+    dbname = evidence.get("database_name") or ""
     statements = [s for s in _list(evidence.get("slow_statements"), "slow_statements")
-                  if isinstance(s, dict) and (_number(s.get("mean_ms")) or 0) >= slow_statement_ms]
+                  if isinstance(s, dict) and (_number(s.get("mean_ms")) or 0) >= slow_statement_ms
+                  and (not dbname or s.get("database") == dbname)]
     down, rejected, slow = _engine_problems(evidence.get("engines"))
     traces = _dict(evidence.get("traces"), "traces")
 

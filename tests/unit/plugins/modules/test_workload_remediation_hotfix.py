@@ -17,7 +17,6 @@ The drill cluster: tests/integration/test_hotfix.py.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -45,15 +44,9 @@ BROKEN = "ghcr.io/ai-orchestrator/api-gateway:1.4.3-unpullable"
 STUCK = "ghcr.io/ai-orchestrator/api-gateway:1.4.3-stuck"
 
 
-def _no_real_sleep(seconds):
-    raise AssertionError("time.sleep(%s) called: waiting must go through the injected clock" % seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = fake.Clock()
-    monkeypatch.setattr(time, "sleep", _no_real_sleep)
-    return clock
+    return fake.injected_clock(monkeypatch)
 
 
 class HotfixCluster(fake.FakeClient):

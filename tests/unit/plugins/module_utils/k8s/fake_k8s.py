@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import datetime
 import itertools
+import time
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import NotFound
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import epoch, rfc3339
@@ -37,6 +38,16 @@ POD_STATES = {
     "pending": dict(ready=False),
     "oom": dict(ready=False, waiting="CrashLoopBackOff", last=("OOMKilled", 137), restarts=3),
 }
+
+
+def no_real_sleep(seconds):
+    raise AssertionError("time.sleep(%s) called: waiting must go through the injected clock" % seconds)
+
+
+def injected_clock(monkeypatch):
+    """A fake Clock, with time.sleep made to fail: every wait must go through the clock."""
+    monkeypatch.setattr(time, "sleep", no_real_sleep)
+    return Clock()
 
 
 class Clock(object):

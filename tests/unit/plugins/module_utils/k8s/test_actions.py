@@ -11,7 +11,6 @@ never waits. Nothing sleeps for real: time passes on the fake_k8s.Clock.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -39,15 +38,9 @@ PDB_REFUSAL = {
 }
 
 
-def _no_real_sleep(seconds):
-    raise AssertionError("time.sleep(%s) called: waiting must go through the injected clock" % seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = fake.Clock()
-    monkeypatch.setattr(time, "sleep", _no_real_sleep)
-    return clock
+    return fake.injected_clock(monkeypatch)
 
 
 def add_deployment(client, name, pods=("ready", "ready"), revision=1, hash_="7d9c6f8b5", **kw):

@@ -75,14 +75,10 @@ PDB_429 = _status(429, "Cannot evict pod as it would violate the pod's disruptio
                   causes=[{"reason": "DisruptionBudget", "message": "The disruption budget api-gateway needs 1 healthy pods and has 1 currently"}])
 
 
-def _no_real_sleep(seconds):
-    raise AssertionError("time.sleep(%s) called: backoff must go through the injected clock" % seconds)
-
-
 @pytest.fixture
 def stub_client(monkeypatch):
     """Build a KubeClient without a connection: _send answers from a list (an exception is raised) and records what was sent."""
-    monkeypatch.setattr(time, "sleep", _no_real_sleep)
+    monkeypatch.setattr(time, "sleep", fake.no_real_sleep)
 
     def build(answers=(), dry_run=False):
         client = object.__new__(k8s_client.KubeClient)

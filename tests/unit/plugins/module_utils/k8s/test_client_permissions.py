@@ -11,7 +11,6 @@ and fails, naming the permission, only on the reads it cannot do without.
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -249,15 +248,9 @@ def test_the_client_passes_the_query_to_the_403_so_a_watch_is_named_a_watch(monk
 
 # --- a namespace-only identity: diagnosis ------------------------------------------------------
 
-def _no_real_sleep(seconds):
-    raise AssertionError("time.sleep(%s) called: waiting must go through the injected clock" % seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = fake.Clock()
-    monkeypatch.setattr(time, "sleep", _no_real_sleep)
-    return clock
+    return fake.injected_clock(monkeypatch)
 
 
 def namespace_only(client):

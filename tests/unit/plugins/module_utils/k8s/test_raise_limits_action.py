@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 
 import pytest
 
@@ -35,15 +34,9 @@ RESOURCES = {"limits": {"cpu": "500m", "memory": "512Mi"}, "requests": {"cpu": "
 MAX = {"memory": "4Gi", "cpu": "4"}
 
 
-def _no_real_sleep(seconds):
-    raise AssertionError("time.sleep(%s) called: waiting must go through the injected clock" % seconds)
-
-
 @pytest.fixture
 def clock(monkeypatch):
-    clock = fake.Clock()
-    monkeypatch.setattr(time, "sleep", _no_real_sleep)
-    return clock
+    return fake.injected_clock(monkeypatch)
 
 
 def n8n(clock, pods=("oom", "oom"), dry_run=False, strategy="RollingUpdate", sidecar=None):

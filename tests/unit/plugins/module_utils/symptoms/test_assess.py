@@ -818,3 +818,15 @@ def test_a_low_hit_rate_with_every_critical_key_present_is_warmed_never_flushed(
     # At or over the minimum it is not the cache.
     warm = only(assess.response_time(dict(evidence, cache=dict(cache, hit_rate=0.5))))
     assert warm["cause"] == "application"
+
+
+def test_only_the_platform_databases_slow_statements_count_when_it_is_named():
+    # pg_stat_statements covers the whole server: another database's slow statement is not the gateway's.
+    theirs = {"query": "UPDATE items SET v = $1 WHERE id = $2", "database": None, "calls": 2, "mean_ms": 6405.2}
+    ours = {"query": "SELECT e.id FROM executions e, pg_sleep($1)", "database": "orchestrator", "calls": 9, "mean_ms": 2500.0}
+    only_theirs = only(assess.response_time(latency(slow_statements=[theirs], database_name="orchestrator")))
+    assert only_theirs["cause"] == "application"
+    both = only(assess.response_time(latency(slow_statements=[theirs, ours], database_name="orchestrator")))
+    assert both["cause"] == "database" and both["slow_statements"] == [ours]
+    # Unnamed: every database's count.
+    assert only(assess.response_time(latency(slow_statements=[theirs])))["slow_statements"] == [theirs]
