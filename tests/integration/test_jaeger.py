@@ -115,14 +115,15 @@ def test_a_slow_engine_is_the_gateways_slowest_operation(jaeger_url):
         dp.set_mode("n8n", restore.pop("mode", "ok"), **restore)
     assert calls, "no execution answered"
 
+    # The route also serves the gateway's own traffic (about 100 fast calls a minute), so the three
+    # slow runs show in its maximum and its slowest trace, not necessarily in its p95.
     def slow_op():
-        got = trace_info(jaeger_url, service="api-gateway", lookback_minutes=1, limit=1000, top=3)
-        ops = got.get("operations") or []
-        return got if ops and ops[0]["name"] == EXECUTIONS and ops[0]["max_ms"] >= N8N_DELAY * 1000 else None
+        got = trace_info(jaeger_url, service="api-gateway", lookback_minutes=1, limit=1000, top=20)
+        ops = [o for o in got.get("operations") or [] if o["name"] == EXECUTIONS and o["max_ms"] >= N8N_DELAY * 1000]
+        return (got, ops[0]) if ops else None
 
-    result = wait_for("slow %s at the top of api-gateway's operations" % EXECUTIONS, slow_op)
-    top = result["operations"][0]
-    assert top["p95_ms"] >= N8N_DELAY * 1000, result["operations"]
+    result, top = wait_for("slow %s among api-gateway's operations" % EXECUTIONS, slow_op)
+    assert top["max_ms"] == max(o["max_ms"] for o in result["operations"]), result["operations"]
     # Its slowest trace crosses into n8n: gateway server span -> client span -> n8n's server span.
     trace = api(jaeger_url, "/api/traces/%s" % top["slowest_trace_id"])["data"][0]
     by_service = {}
