@@ -94,12 +94,13 @@ def _routes(metrics, name, service, top=TOP):
 def _latency_routes(metrics, service, top=TOP):
     """The slowest routes of a service by p95, each with its p50 and p99 where the metrics have them (seconds)."""
     rows = _routes(metrics, "p95_by_route", service, top)
+    others = dict((quantile, dict(((r.get("route"), r.get("method")), r["value"])
+                                  for r in reversed(_routes(metrics, quantile + "_by_route", service, top=0))))
+                  for quantile in ("p50", "p99"))
     for row in rows:
         row["p95"] = row.pop("value")
-        for quantile in ("p50", "p99"):
-            match = [r["value"] for r in _routes(metrics, quantile + "_by_route", service, top=0)
-                     if r.get("route") == row.get("route") and r.get("method") == row.get("method")]
-            row[quantile] = match[0] if match else None
+        for quantile, by_route in others.items():
+            row[quantile] = by_route.get((row.get("route"), row.get("method")))
     return rows
 
 
