@@ -410,11 +410,14 @@ def _send_once(request, method, url, data, headers):
 
 def http_request(url, method="GET", headers=None, body=None, timeout=5.0, validate_certs=True, ca_path=None,
                  client_cert=None, client_key=None, retries=0, backoff=0.5, max_backoff=8.0, retry_on=RETRY_ON,
-                 honour_retry_after=True, max_retry_after=30.0, secrets=None, sleep=time.sleep):
+                 honour_retry_after=True, max_retry_after=30.0, secrets=None, sleep=time.sleep, retry_kinds=RETRIED_KINDS):
     """Send one request (with retries); return an HttpResult. See the module docstring.
 
     ``secrets``: more strings to mask in the result's messages beside those found in
     ``headers`` and ``url``. ``sleep``: how to wait between attempts (tests may record).
+    ``retry_kinds``: the network failures tried again; a request that must not be carried out
+    twice (a chat message) passes ``("refused",)``: after a timeout or a dropped connection the
+    server may have acted, and only a later reconciliation can tell.
     """
     check_request_options(url, timeout=timeout, retries=retries, backoff=backoff, max_backoff=max_backoff,
                           max_retry_after=max_retry_after, ca_path=ca_path, client_cert=client_cert,
@@ -447,7 +450,7 @@ def http_request(url, method="GET", headers=None, body=None, timeout=5.0, valida
         else:
             result.status, result.body, result.json, result.headers = None, b"", None, {}
         result.error, result.error_kind = redact(message, hidden), kind
-        retryable = kind in RETRIED_KINDS or (status in retry_on)
+        retryable = kind in retry_kinds or (status in retry_on)
         if not retryable or result.attempts > retries:
             break
         delay = backoff_delay(result.attempts, backoff, max_backoff)

@@ -60,6 +60,16 @@ _POLICY = {
         "update_interval_minutes": 30,
         "customer_email": True,
         "statuspage": True,
+        # Notifications (runbook "Escalation Procedures" and "Communication Procedures"):
+        # page = chain steps paged at once (PagerDuty, high urgency), assign = the step an
+        # incident is assigned to without a page, incident_channel = the Slack incident channel
+        # with initial status, updates and resolution, email_oncall = mail to the on-call
+        # address, support_queue = the business-hours support queue (mail and #incident-response).
+        "page": ["Primary on-call", "Engineering manager"],
+        "assign": None,
+        "incident_channel": True,
+        "email_oncall": True,
+        "support_queue": False,
     },
     "P1": {
         "severity": "P1",
@@ -79,6 +89,11 @@ _POLICY = {
         "update_interval_minutes": 30,
         "customer_email": True,
         "statuspage": True,
+        "page": ["Primary on-call"],
+        "assign": None,
+        "incident_channel": True,
+        "email_oncall": True,
+        "support_queue": False,
     },
     "P2": {
         "severity": "P2",
@@ -97,7 +112,12 @@ _POLICY = {
         "business_hours_only": False,
         "update_interval_minutes": 60,
         "customer_email": False,
-        "statuspage": True,
+        "statuspage": False,
+        "page": [],
+        "assign": "Primary on-call",
+        "incident_channel": True,
+        "email_oncall": False,
+        "support_queue": False,
     },
     "P3": {
         "severity": "P3",
@@ -114,6 +134,11 @@ _POLICY = {
         "update_interval_minutes": None,
         "customer_email": False,
         "statuspage": False,
+        "page": [],
+        "assign": None,
+        "incident_channel": False,
+        "email_oncall": False,
+        "support_queue": True,
     },
 }
 
@@ -129,6 +154,7 @@ TEAMS = ("development", "infrastructure", "database")
 #   severities          the response policy per level (runbook "Incident Classification")
 #   escalation_chain    who comes after whom (runbook "On-Call Rotation")
 #   contacts, status_page
+#   business_hours      when business-hours support works (timezone, days, start, end)
 #   major_services      Deployments/StatefulSets whose loss is a P1 (a major feature unavailable)
 #   teams               the owners an incident can be routed to
 #   owners              failure class -> team; ``default`` for any class not listed
@@ -142,6 +168,9 @@ DEFAULT_POLICY = {
     "escalation_chain": list(ESCALATION_CHAIN),
     "contacts": dict(CONTACTS),
     "status_page": STATUS_PAGE,
+    # When "standard business hours support" (P3) is working: the notifier holds a P3 notice
+    # until the next opening. The runbook names no time zone: set yours.
+    "business_hours": {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"},
     "major_services": list(MAJOR_WORKLOADS),
     "teams": list(TEAMS),
     # Who gets what automation could not fix, by failure class (the classifications of
@@ -255,7 +284,14 @@ _LEVEL_FIELDS = {
     "update_interval_minutes": ((int,), True, 1),
     "customer_email": ((bool,), False, None),
     "statuspage": ((bool,), False, None),
+    "page": ((list,), False, None),
+    "assign": ((str,), True, None),
+    "incident_channel": ((bool,), False, None),
+    "email_oncall": ((bool,), False, None),
+    "support_queue": ((bool,), False, None),
 }
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def validate_severity(value):
@@ -349,6 +385,8 @@ def _check_keys(overrides):
         _known(("signals", signal), signal, DEFAULT_POLICY["signals"], "signal")
     for key in ("contacts", "alert_signals", "alert_severities"):
         _mapping((key,), overrides.get(key))
+    for key in _mapping(("business_hours",), overrides.get("business_hours")):
+        _known(("business_hours", key), key, DEFAULT_POLICY["business_hours"], "business hours setting")
 
 
 def _check_level(level, fields, chain):
@@ -364,9 +402,40 @@ def _check_level(level, fields, chain):
             raise InvalidInput("%s: must be at least %d, got %d" % (_where(path), lowest, value))
     if fields["severity"] != level:
         raise InvalidInput("%s: must be %s, the level it describes" % (_where(("severities", level, "severity")), level))
-    if fields["escalate_to"] is not None and fields["escalate_to"] not in chain:
-        raise InvalidInput("%s: %r is not a step of the escalation chain (%s)"
-                           % (_where(("severities", level, "escalate_to")), fields["escalate_to"], ", ".join(chain)))
+    for field in ("escalate_to", "assign"):
+        if fields[field] is not None and fields[field] not in chain:
+            raise InvalidInput("%s: %r is not a step of the escalation chain (%s)"
+                               % (_where(("severities", level, field)), fields[field], ", ".join(chain)))
+    for step in fields["page"]:
+        if step not in chain:
+            raise InvalidInput("%s: %r is not a step of the escalation chain (%s)"
+                               % (_where(("severities", level, "page")), step, ", ".join(chain)))
+
+
+def _check_business_hours(hours):
+    path = ("business_hours",)
+    days = hours.get("days")
+    if not isinstance(days, list) or not days or any(str(d).strip().lower()[:3] not in WEEKDAYS for d in days):
+        raise InvalidInput("%s: expected a list of week days (%s), got %r" % (_where(path + ("days",)), ", ".join(WEEKDAYS), days))
+    hours["days"] = [str(d).strip().lower()[:3] for d in days]
+    for key in ("start", "end"):
+        value = hours.get(key)
+        try:
+            hour, minute = (int(part) for part in str(value).split(":"))
+            if not (0 <= hour <= 24 and 0 <= minute < 60) or (hour == 24 and minute):
+                raise ValueError(value)
+        except ValueError:
+            raise InvalidInput("%s: expected HH:MM, got %r" % (_where(path + (key,)), value))
+        hours[key] = "%02d:%02d" % (hour, minute)
+    if hours["start"] >= hours["end"]:
+        raise InvalidInput("%s: start %s must be before end %s" % (_where(path), hours["start"], hours["end"]))
+    try:
+        import zoneinfo  # Python 3.9+; only the control node runs this
+        zoneinfo.ZoneInfo(str(hours.get("timezone")))
+    except Exception:  # ZoneInfoNotFoundError, ValueError for a malformed key
+        raise InvalidInput("%s: unknown time zone %r (an IANA name such as Europe/Berlin)"
+                           % (_where(path + ("timezone",)), hours.get("timezone")))
+    return hours
 
 
 def _check_merged(policy):
@@ -377,6 +446,7 @@ def _check_merged(policy):
     for key, value in policy["contacts"].items():
         if not isinstance(value, str):
             raise InvalidInput("%s: expected a string, got %r" % (_where(("contacts", key)), value))
+    policy["business_hours"] = _check_business_hours(policy["business_hours"])
     if not isinstance(policy["status_page"], str):
         raise InvalidInput("%s: expected a string, got %r" % (_where(("status_page",)), policy["status_page"]))
     policy["major_services"] = _strings(("major_services",), policy["major_services"])
@@ -421,6 +491,8 @@ def severity_policy(value, policy=None):
     # Customers are emailed only when several of them are affected.
     result["customer_email_when"] = "multiple customers affected" if result["customer_email"] else None
     result["statuspage_url"] = policy["status_page"] if result["statuspage"] else None
+    result["statuspage_when"] = "multiple customers affected" if result["statuspage"] else None
+    result["business_hours"] = dict(policy["business_hours"])
     result["escalation_chain"] = list(policy["escalation_chain"])
     result["contacts"] = dict(policy["contacts"])
     return result

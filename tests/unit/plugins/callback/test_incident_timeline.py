@@ -336,7 +336,10 @@ def test_playbook_run_records_the_whole_timeline(tmp_path):
         "ansible.builtin.command", RECORD,
         "ai_orchestrator.incident_response.incident_event", "ai_orchestrator.incident_response.incident_artifact",
     }
-    kinds = [e["type"] for e in timeline if e["type"] != "task"]
+    # The notifications of the open and the resolution (none configured here: recorded, not sent).
+    told = [e for e in timeline if e["type"] == "communication"]
+    assert told and all(e["data"]["status"] in ("not_sent", "drafted") for e in told)
+    kinds = [e["type"] for e in timeline if e["type"] not in ("task", "communication")]
     assert kinds[0] == "incident_opened" and kinds[-1] == "incident_resolved"
     assert kinds.count("diagnosis") == 2 and kinds.count("artifact_saved") == 2
     assert all(e["playbook"] == "play.yml" and e["play"] == "Service down drill" for e in tasks)

@@ -15,9 +15,27 @@ EXPECTED = {
     #     response, escalate_after, escalate_to, updates, customer_email, statuspage
     "P0": (5, 0, "Engineering manager", 30, True, True),
     "P1": (15, 60, "Team lead", 30, True, True),
-    "P2": (60, 240, "Team lead", 60, False, True),
+    "P2": (60, 240, "Team lead", 60, False, False),
     "P3": (240, None, None, None, False, False),
 }
+
+# Who hears of it (issue: P0 pages on-call and management at once, P1 pages on-call, P2 assigns
+# on-call, P3 goes to business-hours support): page, assign, incident channel, on-call mail, support queue.
+NOTIFIED = {
+    "P0": (["Primary on-call", "Engineering manager"], None, True, True, False),
+    "P1": (["Primary on-call"], None, True, True, False),
+    "P2": ([], "Primary on-call", True, False, False),
+    "P3": ([], None, False, False, True),
+}
+
+
+@pytest.mark.parametrize("level", sev.SEVERITIES)
+def test_notification_table_matches_the_runbook(level):
+    policy = sev.severity_policy(level)
+    page, assign, channel, email, support = NOTIFIED[level]
+    assert (policy["page"], policy["assign"], policy["incident_channel"], policy["email_oncall"], policy["support_queue"]) == (
+        page, assign, channel, email, support)
+    assert policy["statuspage_when"] == ("multiple customers affected" if policy["statuspage"] else None)
 
 
 @pytest.mark.parametrize("level", sev.SEVERITIES)

@@ -69,6 +69,14 @@ def test_defaults_are_not_changed_by_a_merge():
     ({"severities": {"P1": {"response_time_minutes": "15"}}}, InvalidInput, "response_time_minutes: expected int"),
     ({"severities": {"P1": {"customer_email": "yes"}}}, InvalidInput, "P1.customer_email: expected bool"),
     ({"severities": {"P1": {"escalate_to": "Boss"}}}, InvalidInput, "not a step of the escalation chain"),
+    ({"severities": {"P0": {"page": ["Primary on-call", "VP"]}}}, InvalidInput, "P0.page: 'VP' is not a step of the escalation chain"),
+    ({"severities": {"P2": {"assign": "Intern"}}}, InvalidInput, "P2.assign: 'Intern' is not a step"),
+    ({"severities": {"P3": {"support_queue": "yes"}}}, InvalidInput, "P3.support_queue: expected bool"),
+    ({"business_hours": {"timezone": "Mars/Olympus"}}, InvalidInput, "business_hours.timezone: unknown time zone"),
+    ({"business_hours": {"days": ["Mon", "Funday"]}}, InvalidInput, "business_hours.days: expected a list of week days"),
+    ({"business_hours": {"start": "9"}}, InvalidInput, "business_hours.start: expected HH:MM"),
+    ({"business_hours": {"start": "18:00"}}, InvalidInput, "start 18:00 must be before end 17:00"),
+    ({"business_hours": {"tz": "UTC"}}, InvalidInput, "business_hours.tz: unknown business hours setting"),
     ({"severities": {"P2": {"severity": "P1"}}}, InvalidInput, "incident_policy.severities.P2.severity: must be P2"),
     ({"signals": {"data_loss": "P9"}}, SeverityError, "incident_policy.signals.data_loss"),
     ({"signals": {"dataloss": "P0"}}, InvalidInput, "incident_policy.signals.dataloss: unknown signal"),
@@ -100,7 +108,8 @@ def test_every_classification_has_an_owner():
 def test_severity_policy_reads_the_operators_policy():
     policy = {"severities": {"P2": {"update_interval_minutes": 45}}, "contacts": {"slack": "#sre"}, "status_page": "status.example"}
     p2 = sev.severity_policy("p2", policy)
-    assert p2["update_interval_minutes"] == 45 and p2["contacts"]["slack"] == "#sre" and p2["statuspage_url"] == "status.example"
+    assert p2["update_interval_minutes"] == 45 and p2["contacts"]["slack"] == "#sre" and p2["statuspage_url"] is None
+    assert sev.severity_policy("P1", policy)["statuspage_url"] == "status.example"
     assert p2["contacts"]["email"] == "oncall@ai-orchestrator.com"
     assert sev.all_policies(policy)["P2"] == p2 and sev.severity_policy("P2")["update_interval_minutes"] == 60
 
