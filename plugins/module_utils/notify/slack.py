@@ -233,7 +233,7 @@ class _Session(object):
         if failure:
             return None, failure
         if name not in channels:
-            error, _ = explain("conversations.list", "channel_not_found", subject="#%s" % name)
+            error = explain("conversations.list", "channel_not_found", subject="#%s" % name)[0]
             return None, self.finish(False, error=error, ref={"channel": None, "name": name})
         return channels[name]["id"], None
 

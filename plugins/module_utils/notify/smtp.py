@@ -144,7 +144,7 @@ def classify(exc, where):
                       % (where, code, said, setting(CHANNEL, "username"), setting(CHANNEL, "password"))), False
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = getattr(exc, "recipients", {}) or {}
-        codes = [c for c, _ in refused.values()]
+        codes = [reply[0] for reply in refused.values()]
         named = ", ".join("%s (%s %s)" % (addr, c, _text(m)) for addr, (c, m) in sorted(refused.items()))
         if codes and all(400 <= c < 500 for c in codes):
             return codes[0], "the SMTP server deferred every recipient: %s" % named, True

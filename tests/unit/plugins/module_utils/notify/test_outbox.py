@@ -93,7 +93,7 @@ def test_two_runs_at_once_page_once(store):
                     "http": {"timeout": 5, "retries": 0}}
         messages = page_message(store)
         results = []
-        runs = [threading.Thread(target=lambda: results.append(ob.deliver(store, INCIDENT, messages, settings))) for _ in range(2)]
+        runs = [threading.Thread(target=lambda: results.append(ob.deliver(store, INCIDENT, messages, settings))) for run in range(2)]
         for run in runs:
             run.start()
         for run in runs:
@@ -107,7 +107,7 @@ def test_a_retryable_failure_is_tried_by_the_next_runs_at_most_max_attempts(stor
     settings = {"pagerduty": {"events_url": "http://127.0.0.1:1/v2/enqueue", "routing_keys": {"Primary on-call": "k" * 32}},
                 "http": {"timeout": 1, "retries": 0}}
     messages = page_message(store)
-    for _ in range(ob.MAX_ATTEMPTS + 2):
+    for attempt in range(ob.MAX_ATTEMPTS + 2):
         ob.deliver(store, INCIDENT, messages, settings, sleep=lambda s: None)
     entry = outbox(store)["pagerduty:trigger:page:primary-on-call"]
     assert entry["status"] == "failed" and entry["retryable"] and entry["attempts"] == ob.MAX_ATTEMPTS
