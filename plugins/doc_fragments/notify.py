@@ -72,6 +72,14 @@ options:
                 owner team (C(development), C(infrastructure), C(database)). A step or team without a key is not paged.
             type: dict
             default: {}
+          api_url:
+            description:
+              - REST API v2, V(https://api.pagerduty.com). With O(settings.pagerduty.api_token), escalation_check.yml reads each
+                incident's acknowledgement back instead of paging the next step while PagerDuty's own policy escalates.
+            type: str
+          api_token:
+            description: A read-only REST API key.
+            type: str
       statuspage:
         description: Atlassian Statuspage REST API v1.
         type: dict
@@ -140,6 +148,10 @@ options:
             default: []
           team_to:
             description: Owner team -> addresses, for escalations.
+            type: dict
+            default: {}
+          chain_to:
+            description: Escalation chain step (C(Team lead), C(Engineering manager), C(CTO), ...) -> addresses, for the escalation timeline.
             type: dict
             default: {}
       customers:

@@ -37,13 +37,15 @@ options:
       - V(update) posts O(update) to the incident channel.
       - V(resolved) the resolution notices, including root cause and prevention, and resolves the pages and the status
         page incident. The roles send it from one place, when the incident is resolved.
+      - V(postincident) drafts the external post-incident summary (O(customer_notice) C(postincident)) for the status page
+        and the customers; it is sent only when approved.
       - V(approve) sends the drafted messages O(approve) names.
       - V(flush) only retries what earlier runs left pending (a deferred business-hours notice now due, a retryable
         failure, a channel configured since).
       - Every stage also flushes.
     type: str
     required: true
-    choices: [opened, escalated, update, resolved, approve, flush]
+    choices: [opened, escalated, update, resolved, postincident, approve, flush]
   policy:
     description: The incident policy (the inventory's C(incident_policy)), merged over the runbook's defaults.
     type: dict
@@ -243,7 +245,7 @@ def run(params, check_mode, now=None, sleep=None):
         record = require_incident(params["incident_dir"], incident_id)
     stage = params["stage"]
     messages = []
-    if stage in ("opened", "escalated", "update", "resolved"):
+    if stage in ("opened", "escalated", "update", "resolved", "postincident"):
         if stage == "resolved" and record.get("status") != "resolved":
             messages = []  # the resolution goes out once the incident is resolved, from one place
         else:
@@ -265,7 +267,7 @@ def run(params, check_mode, now=None, sleep=None):
 def argspec():
     spec = incident_argument_spec(incident_id_required=True)
     spec.update(
-        stage=dict(type="str", required=True, choices=["opened", "escalated", "update", "resolved", "approve", "flush"]),
+        stage=dict(type="str", required=True, choices=["opened", "escalated", "update", "resolved", "postincident", "approve", "flush"]),
         policy=dict(type="dict", default={}),
         settings=dict(type="dict", default={}, options=notify_settings_spec()),
         eta_minutes=dict(type="int"),

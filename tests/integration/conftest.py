@@ -37,7 +37,7 @@ ENV_SH = drill.DRILL / "env.sh"
 #   own        tests that create and delete namespaces of their own (lease-, budget-, team-, shop-, lab-<hex>)
 PARALLEL_GROUPS = {"test_campaign": "campaign", "test_drill_workloads": "workloads", "test_molecule_workloads": "workloads",
                    "test_service_lease": "own", "test_remediation_budget_race": "own", "test_namespace_credentials": "own",
-                   "test_shared_incidents": "own", "test_notifications": "own", "test_eda_rulebook": "own", "test_alert_loop": "own", "test_raise_limits": "own",
+                   "test_shared_incidents": "own", "test_notifications": "own", "test_escalation_check": "own", "test_eda_rulebook": "own", "test_alert_loop": "own", "test_raise_limits": "own",
                    "test_hotfix": "own",
                    "test_prometheus_query": "prometheus"}
 

@@ -542,8 +542,35 @@ class PagerDutyServer(_ApiServer):
         with self.lock:
             return list(self._pages)
 
+    # REST API v2 (read back by escalation_check): ``GET /incidents?incident_key=...`` with
+    # ``Authorization: Token token=<api_token>``; an alert is an incident, acknowledged by ``acknowledge()``.
+    api_token = "pd-rest-token-0123456789"
+
+    def acknowledge(self, routing_key, dedup_key, by="Alice On-call"):
+        """A person acknowledges the alert in PagerDuty (the app, not the Events API)."""
+        with self.lock:
+            alert = self._alerts[(routing_key, dedup_key)]
+            alert["status"] = "acknowledged"
+            alert["acknowledged"] = {"at": _now_iso(), "acknowledger": {"summary": by, "type": "user_reference"}}
+
     def endpoint_of(self, method, path):
+        if path == "/incidents":
+            return "GET /incidents"
         return "enqueue" if path == "/v2/enqueue" else path
+
+    def _rest_incidents(self, request):
+        if request["headers"].get("authorization") != "Token token=%s" % self.api_token:
+            return {"status": 401, "json": {"error": {"message": "Authentication failed", "code": 2006}}}
+        key = request["query"].get("incident_key")
+        found = []
+        with self.lock:
+            for (routing, dedup), alert in self._alerts.items():
+                if key and dedup != key:
+                    continue
+                ack = alert.get("acknowledged")
+                found.append({"id": "P%06d" % (len(found) + 1), "type": "incident", "incident_key": dedup, "status": alert["status"],
+                              "acknowledgements": [ack] if ack and alert["status"] == "acknowledged" else []})
+        return {"status": 200, "json": {"incidents": found, "limit": 25, "offset": 0, "more": False}}
 
     def scripted_body(self, status):
         if status == 202:
@@ -558,6 +585,8 @@ class PagerDutyServer(_ApiServer):
         return {"status": 400, "json": {"status": "invalid event", "message": "Event object is invalid", "errors": list(errors)}}
 
     def apply(self, request):
+        if request["endpoint"] == "GET /incidents" and request["method"] == "GET":
+            return self._rest_incidents(request)
         if request["endpoint"] != "enqueue":
             return {"status": 404, "json": {"status": "not found", "message": "Not Found"}}
         if request["method"] != "POST":

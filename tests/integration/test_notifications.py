@@ -133,6 +133,26 @@ def test_p0_tells_every_channel_once_and_resolves_each(servers, tmp_path):
     assert (len(pd.events), len(slack.requests), len(smtp.messages), len(sp.requests)) == counts, "resolution notices go out once"
     assert_no_secret(tmp_path, first.stdout, again.stdout, resolved.stdout)
 
+    # The post-mortem, and the external summary drafted until a person approves it.
+    post_incident = ROOT / "playbooks/post_incident.yml"
+    flow(tmp_path, notify, "-e", "incident_id=" + incident_id, playbook=post_incident)
+    folder = tmp_path / incident_id
+    text = (folder / "postmortem.md").read_text()
+    assert text.startswith("# Post-Mortem: ServiceDown: shop") and "**Severity**: P0" in text
+    assert "Root cause identified" in text and "```mermaid" in text
+    drafts = sorted(k for k, e in record(tmp_path)["outbox"].items() if k.endswith("postincident") or ":postincident:" in k)
+    assert drafts == ["email:customer:postincident:it-globex-test", "email:customer:postincident:ops-acme-test",
+                      "statuspage:postincident"]
+    assert all(record(tmp_path)["outbox"][k]["status"] == "drafted" for k in drafts)
+    mails = len(smtp.messages)
+    flow(tmp_path, notify, "-e", "incident_id=" + incident_id, playbook=ROOT / "playbooks/notify_approve.yml")
+    assert len(smtp.messages) == mails + 2 and "prevent" in smtp.messages[-1].get_content().lower()
+    # A person edits the post-mortem; a rerun keeps it and writes a draft beside it.
+    (folder / "postmortem.md").write_text(text + "\n## Lessons Learned (team review)\nCanary every image.\n")
+    rerun = flow(tmp_path, notify, "-e", "incident_id=" + incident_id, playbook=post_incident)
+    assert (folder / "postmortem.md").read_text().endswith("Canary every image.\n")
+    assert len(list(folder.glob("postmortem-draft-*.md"))) == 1 and "edited by a person" in rerun.stdout
+
 
 def test_p2_assigns_on_call_and_tells_only_what_the_table_says(servers, tmp_path):
     slack, pd, sp, smtp = servers["slack"], servers["pagerduty"], servers["statuspage"], servers["smtp"]
@@ -216,6 +236,13 @@ def test_a_run_killed_between_send_and_record_does_not_page_twice(servers, tmp_p
     entry = record(tmp_path)["outbox"]["pagerduty:trigger:page:primary-on-call"]
     assert entry["status"] == "intended" and entry["claim"], "the intent was written before the page went out"
     pd.clear()  # no more killing
+
+    # The timeline survived the kill, and the post-mortem says where the automation stopped.
+    incident_id = record(tmp_path)["id"]
+    flow(tmp_path, None, "-e", "incident_id=" + incident_id, playbook=ROOT / "playbooks/post_incident.yml")
+    text = (tmp_path / incident_id / "postmortem.md").read_text()
+    assert "stopped" in text and "not resolved" in text.lower(), text[:1500]
+    assert "Service restored" in text and "not reached" in text
 
     flow(tmp_path, notify, "-e", "flow_severity=P1")
     rec = record(tmp_path)

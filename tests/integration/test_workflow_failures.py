@@ -98,6 +98,16 @@ def test_an_engine_down_is_detected_remediated_and_verified(tmp_path, engines):
     again = run(tmp_path)
     assert again.returncode == 0 and recap(again)["changed"] == 0, again.stdout[-3000:]
 
+    # Through to the post-mortem (runbook "Post-Incident Procedures").
+    post = playbook("post_incident.yml", "-e", "incident_id=" + incident["id"], "-e", "incident_dir=%s" % (tmp_path / "records"))
+    assert post.returncode == 0, post.stdout[-3000:]
+    text = (incident["_dir"] / "postmortem.md").read_text()
+    assert text.startswith("# Post-Mortem: ") and "does not answer its health check" in text
+    for milestone in ("Initial alert", "Investigation started", "Root cause identified", "Fix implemented", "Service restored"):
+        line = next(line for line in text.splitlines() if milestone in line)
+        assert "not reached" not in line, line
+    assert "```mermaid" in text and "artifacts/engines/health.json" in text
+
 
 def test_rejected_credentials_and_a_broken_definition_are_reported_to_their_owners(tmp_path, engines):
     # The last good definitions, as the team keeps them (a checkout of the exported workflows).

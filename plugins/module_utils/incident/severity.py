@@ -155,6 +155,7 @@ TEAMS = ("development", "infrastructure", "database")
 #   escalation_chain    who comes after whom (runbook "On-Call Rotation")
 #   contacts, status_page
 #   business_hours      when business-hours support works (timezone, days, start, end)
+#   escalation_step_minutes, escalation_mode   the escalation timeline after the first step
 #   major_services      Deployments/StatefulSets whose loss is a P1 (a major feature unavailable)
 #   teams               the owners an incident can be routed to
 #   owners              failure class -> team; ``default`` for any class not listed
@@ -171,6 +172,13 @@ DEFAULT_POLICY = {
     # When "standard business hours support" (P3) is working: the notifier holds a P3 notice
     # until the next opening. The runbook names no time zone: set yours.
     "business_hours": {"timezone": "UTC", "days": ["mon", "tue", "wed", "thu", "fri"], "start": "09:00", "end": "17:00"},
+    # Minutes between the later steps of the chain once an incident is escalated (runbook: team
+    # lead -> engineering manager -> CTO; the runbook gives no interval).
+    "escalation_step_minutes": 60,
+    # Who pages the next step (escalation_check.yml): "pagerduty" lets PagerDuty's own escalation
+    # policy page it and reads the acknowledgement back (nobody paged twice); "collection" pages
+    # each step through its routing key (for teams without a PagerDuty escalation policy).
+    "escalation_mode": "pagerduty",
     "major_services": list(MAJOR_WORKLOADS),
     "teams": list(TEAMS),
     # Who gets what automation could not fix, by failure class (the classifications of
@@ -447,6 +455,11 @@ def _check_merged(policy):
         if not isinstance(value, str):
             raise InvalidInput("%s: expected a string, got %r" % (_where(("contacts", key)), value))
     policy["business_hours"] = _check_business_hours(policy["business_hours"])
+    step = policy["escalation_step_minutes"]
+    if not isinstance(step, int) or isinstance(step, bool) or step < 1:
+        raise InvalidInput("%s: expected minutes (1 or more), got %r" % (_where(("escalation_step_minutes",)), step))
+    if policy["escalation_mode"] not in ("pagerduty", "collection"):
+        raise InvalidInput("%s: expected pagerduty or collection, got %r" % (_where(("escalation_mode",)), policy["escalation_mode"]))
     if not isinstance(policy["status_page"], str):
         raise InvalidInput("%s: expected a string, got %r" % (_where(("status_page",)), policy["status_page"]))
     policy["major_services"] = _strings(("major_services",), policy["major_services"])

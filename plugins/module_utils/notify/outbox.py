@@ -129,7 +129,7 @@ def missing(message, settings, outbox):
         if not message["content"]["to"]:
             return "no address to send it to (incident_notify.email: %s)" % {
                 "oncall": "oncall_to", "support": "support_to", "team": "team_to", "customer": "customers.list",
-                "workflow_owner": "the workflow's owner"}.get(message["content"]["kind"], "recipients")
+                "workflow_owner": "the workflow's owner", "chain": "chain_to"}.get(message["content"]["kind"], "recipients")
     return None
 
 
@@ -335,41 +335,37 @@ def deliver(incident_dir, incident_id, messages, settings, now=None, host=None, 
         return {"results": results, "changed": False, "record": record}
 
     changed = False
-    to_send = []
-    with locked(incident_paths(incident_dir, incident_id)["lock"]):
-        record, outbox = read_outbox(incident_dir, incident_id)
-        changes, events = {}, []
-        for message in planned:
+    paths = incident_paths(incident_dir, incident_id)
+    for message in planned:
+        # Re-read under the lock just before each send: another run may have sent it, or resolved the incident.
+        with locked(paths["lock"]):
+            record, outbox = read_outbox(incident_dir, incident_id)
             entry = outbox.get(message["key"])
             what, status = decide(message, entry, settings, outbox, now, approve)
             if what in ("done", "wait"):
                 if what == "wait":
                     results.append(_shown(entry, "intended", "in flight in another run", None))
                 continue
+            if message.get("open_only") and record.get("status") == "resolved" and what != "reconcile":
+                results.append(_shown(message, "skipped", "skipped", "the incident was resolved before it was sent"))
+                continue
             entry = copy.deepcopy(entry) if entry else _new_entry(message, now)
+            entry["updated_at"] = format_time(utc_now())
             if what == "record":
                 entry["status"] = status
                 entry["reason"] = missing(entry, settings, outbox) if status == "not_sent" else message.get("why")
-                entry["updated_at"] = format_time(now)
-                changes[entry["key"]] = entry
-                events.append(_event(entry, now, host))
+                record.setdefault("outbox", {})[entry["key"]] = entry
+                append_events(paths["timeline"], [_event(entry, now, host)])
+                atomic_write(paths["record"], dump_record(record))
+                changed = True
                 results.append(_shown(entry, status, status, entry["reason"]))
                 continue
             entry["status"] = "intended"
             entry["claim"] = this_claim(now)
-            entry["updated_at"] = format_time(now)
-            changes[entry["key"]] = entry
-            to_send.append((entry, what == "reconcile"))
-        if changes:
-            paths = incident_paths(incident_dir, incident_id)
-            record.setdefault("outbox", {}).update(copy.deepcopy(changes))
-            if events:
-                append_events(paths["timeline"], events)
+            record.setdefault("outbox", {})[entry["key"]] = entry
             atomic_write(paths["record"], dump_record(record))
             changed = True
-            outbox = record["outbox"]
-
-    for entry, reconcile in to_send:
+        reconcile = what == "reconcile"
         delivery, note = send(entry, incident_id, settings, outbox, sleep=sleep, reconcile=reconcile)
         at = utc_now()
         entry = copy.deepcopy(entry)
@@ -382,18 +378,22 @@ def deliver(incident_dir, incident_id, messages, settings, now=None, host=None, 
             if note != "maybe_sent":
                 entry["attempts"] = (entry.get("attempts") or 0) + 1
         else:
-            entry["attempts"] = (entry.get("attempts") or 0) + (0 if (delivery.get("ref") or {}).get("reconciled") else 1)
+            reconciled = bool((delivery.get("ref") or {}).get("reconciled"))
+            entry["attempts"] = (entry.get("attempts") or 0) + (0 if reconciled else 1)
             entry["status"] = "sent" if delivery["ok"] else "failed"
             entry["retryable"] = bool(delivery.get("retryable")) and not delivery["ok"]
-            entry["reason"] = ("reconciled: found %s in the channel" % ("the marker" if entry["channel"] == "slack" else "it")
-                               if (delivery.get("ref") or {}).get("reconciled") else
-                               ("resent after a run died (same dedup key)" if reconcile and entry["channel"] == "pagerduty"
-                                else None)) if delivery["ok"] else delivery.get("error")
+            if not delivery["ok"]:
+                entry["reason"] = delivery.get("error")
+            elif reconciled:
+                entry["reason"] = "reconciled: found %s" % ("its marker in the channel" if entry["channel"] == "slack" else "it on the page")
+            elif reconcile and entry["channel"] == "pagerduty":
+                entry["reason"] = "resent after a run died (same dedup key)"
+            else:
+                entry["reason"] = None
             entry["result"] = dict((k, delivery.get(k)) for k in ("ok", "status", "error", "attempts", "waits", "response"))
             entry["ref"] = delivery.get("ref") or None
         entry["claim"] = None
         record = _write(incident_dir, incident_id, {entry["key"]: entry}, [_event(entry, at, host)])
-        outbox = record["outbox"]
         results.append(_shown(entry, entry["status"], entry["status"], entry.get("reason") or (entry.get("result") or {}).get("error")))
     return {"results": results, "changed": changed, "record": record}
 

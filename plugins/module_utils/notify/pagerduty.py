@@ -21,6 +21,7 @@ P2 warning, P3 info (PagerDuty's urgency rules decide who is woken by which).
 from __future__ import annotations
 
 import time
+from urllib.parse import urlencode
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.notify.delivery import (
@@ -124,3 +125,33 @@ def _answer(reply):
     if not isinstance(reply, dict):
         return None
     return dict((k, reply[k]) for k in ("status", "message", "dedup_key", "errors") if k in reply)
+
+
+def incident_state(config, dedup_key, sleep=time.sleep):
+    """What PagerDuty says of the incident a dedup key opened (REST API v2), for escalation_check.
+
+    config: ``api_url`` (https://api.pagerduty.com) and ``api_token`` (a read-only REST API key, sent as
+    ``Authorization: Token token=<key>``). A Delivery whose ref is ``{"found", "status" (triggered |
+    acknowledged | resolved), "acknowledged_at", "acknowledged_by", "id"}``.
+    """
+    base = require(config, CHANNEL, "api_url").rstrip("/")
+    token = require(config, CHANNEL, "api_token")
+    calls = Calls(http_options(config, CHANNEL), secrets=[token], sleep=sleep)
+    query = urlencode([("incident_key", dedup_key), ("statuses[]", "triggered"), ("statuses[]", "acknowledged"),
+                       ("statuses[]", "resolved"), ("limit", "5")])
+    result = calls.request("%s/incidents?%s" % (base, query), "GET",
+                           headers={"Authorization": "Token token=%s" % token, "Accept": "application/vnd.pagerduty+json;version=2"})
+    reply = result.json if isinstance(result.json, dict) else None
+    if not result.ok or reply is None:
+        hint = " (check incident_notify.pagerduty.api_token)" if result.status in (401, 403) else ""
+        return calls.finish(False, error="PagerDuty's incidents could not be read: %s%s" % (result.error or "no JSON answer", hint),
+                            retryable=network_retryable(result), ref={"found": False})
+    found = [i for i in reply.get("incidents") or [] if isinstance(i, dict) and i.get("incident_key") == dedup_key]
+    if not found:
+        return calls.finish(True, response={"incidents": 0}, ref={"found": False})
+    incident = found[0]
+    acks = [a for a in incident.get("acknowledgements") or [] if isinstance(a, dict)]
+    ref = {"found": True, "id": incident.get("id"), "status": incident.get("status"),
+           "acknowledged_at": acks[0].get("at") if acks else None,
+           "acknowledged_by": ((acks[0].get("acknowledger") or {}).get("summary") if acks else None)}
+    return calls.finish(True, response={"status": incident.get("status")}, ref=ref)

@@ -32,7 +32,7 @@ import re
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import format_time, to_utc, utc_now
 
-STAGES = ("opened", "escalated", "update", "resolved")
+STAGES = ("opened", "escalated", "update", "resolved", "postincident")
 CHANNELS = ("pagerduty", "slack", "email", "statuspage")
 
 # PagerDuty Events API v2 severities; the service's urgency rules turn critical and error into
@@ -297,6 +297,8 @@ def plan_messages(record, stage, policy, settings=None, now=None, eta_minutes=No
             messages.append(_message("slack:channel", "slack", "open_channel", "#" + name, "Create #%s" % name,
                                      {"name": name, "marker": channel_marker(incident_id)}, why="incident channel (%s)" % sev))
             post("slack:initial:%s" % sev, text, "initial status (%s)" % sev)
+            if eta_minutes is not None and eta_minutes >= 0:
+                messages[-1]["content"]["eta_at"] = format_time(to_utc(now) + datetime.timedelta(minutes=eta_minutes))
             announce = "%s %s opened: %s. Join #%s for updates." % (sev, incident_id, title, name)
             post("slack:announce:%s" % sev, announce, "announce in #%s" % RESPONSE_CHANNEL, target=RESPONSE_CHANNEL)
         if level["email_oncall"]:
@@ -359,6 +361,21 @@ def plan_messages(record, stage, policy, settings=None, now=None, eta_minutes=No
         if not update.get("tag") or not update.get("text"):
             raise InvalidInput("update needs a tag (what makes it unique, e.g. 2026-11-28T09:30) and a text")
         post("slack:update:%s" % slug(update["tag"]), update["text"], "status update")
+    elif stage == "postincident":
+        # Runbook "Post-incident communication: summary and prevention measures": always a draft for a person.
+        notice = (customer_notice or {}).get("postincident") or {}
+        if not notice.get("body"):
+            raise InvalidInput("the post-incident summary needs a text (customer_notice.postincident)")
+        if "statuspage:create" in outbox:
+            message = _statuspage_follow_up(record, outbox, "statuspage:postincident", "resolved", notice["body"], {})
+            message.update(gate="draft", why="post-incident summary for the status page (approve to publish)")
+            messages.append(message)
+        told = [e for k, e in sorted(outbox.items()) if k.startswith("email:customer:opened:") and e["content"].get("to")]
+        recipients = [e["content"]["to"] for e in told] or [[c["email"]] for c in judgement["affected"] if c.get("email")]
+        for to in recipients or [[]]:
+            messages.append(_mail("email:customer:postincident:%s" % slug(to[0] if to else "unlisted"), to,
+                                  notice.get("subject") or "Post-incident summary", notice["body"],
+                                  "post-incident summary for customers (approve to send)", "customer", "draft"))
     else:  # resolved
         for key, entry in sorted(outbox.items()):
             if key.startswith("pagerduty:trigger:") and entry.get("status") in ("sent", "intended", "failed", "maybe_sent"):
@@ -397,3 +414,90 @@ def _statuspage_follow_up(record, outbox, key, status, body, components):
     return _message(key, "statuspage", "update", "status page", "Status page: %s" % status,
                     {"status": status, "body": body, "components": components}, gate,
                     "status page %s (as its creation)" % status)
+
+
+# --- the escalation timeline (escalation_check.yml) ---------------------------------------------
+
+
+def eta_of(outbox):
+    """The ETA the initial status gave (ISO time), or None."""
+    for key in sorted(outbox or {}):
+        if key.startswith("slack:initial:") and (outbox[key].get("content") or {}).get("eta_at"):
+            return outbox[key]["content"]["eta_at"]
+    return None
+
+
+def next_step(record):
+    status = record.get("status")
+    escalations = record.get("escalations") or []
+    if status == "escalated" and escalations:
+        return "with the %s (escalated %s)" % (escalations[-1].get("to"), escalations[-1].get("at"))
+    if status == "mitigated":
+        return "verifying that the mitigation holds"
+    if status in ("investigating", "identified"):
+        return "automation is remediating; the next run verifies"
+    return "investigation by the on-call engineer"
+
+
+def update_text(record, decision, diagnosis, actions, now, outbox):
+    """A status update: current status from a fresh diagnosis, actions since the last update, next step, ETA."""
+    eta = eta_of(outbox)
+    if eta and to_utc(eta) > to_utc(now):
+        eta_line = "ETA: %s (the plan's wait budget)" % eta
+    elif eta:
+        eta_line = "ETA: overdue since %s; none given now" % eta
+    else:
+        eta_line = "ETA: unknown"
+    lines = ["Update on %s (%s, %s): status %s." % (record["id"], record["severity"], decision["due_at"], record.get("status")),
+             "Now: %s" % (diagnosis or "no fresh diagnosis (the cluster was not read)"),
+             "Since the last update: %s" % ("; ".join(actions) if actions else "no new action recorded"),
+             "Next step: %s" % next_step(record),
+             eta_line]
+    return "\n".join(lines)
+
+
+def decision_messages(record, decision, policy, settings=None, now=None, diagnosis=None, actions=None, outbox=None):
+    """The messages of one escalation_check decision (plan.py's keys, gates and markers; ``open_only``:
+    dropped when the incident is resolved by the time it would be sent)."""
+    settings = settings or {}
+    now = now if now is not None else utc_now()
+    level = policy["severities"][record["severity"]]
+    mode = policy.get("escalation_mode") or "pagerduty"
+    email = settings.get("email") or {}
+    incident_id = record["id"]
+    where = "@incident" if level["incident_channel"] else RESPONSE_CHANNEL
+    shown = "#" + (_channel(record) if where == "@incident" else RESPONSE_CHANNEL)
+    gate, not_before = "send", None
+    if level.get("business_hours_only"):
+        due = next_business_time(now, policy["business_hours"])
+        if due > to_utc(now):
+            gate, not_before = "defer", format_time(due)
+    messages = []
+    base = decision["key"]
+
+    def post(text, why):
+        key = "slack:%s" % base
+        messages.append(_message(key, "slack", "post", shown, text.splitlines()[0],
+                                 {"channel": where, "text": _with_marker(text, incident_id, key)}, gate, why, not_before))
+
+    if decision["kind"] == "update":
+        post(update_text(record, decision, diagnosis, actions or [], now, outbox or {}), decision["reason"])
+    elif decision["kind"] == "deadlines":
+        post("%s: %s" % (incident_id, decision["reason"]), "deadlines moved")
+    else:
+        step = decision["step"]
+        summary = "[%s] %s: %s" % (record["severity"], record.get("title") or incident_id, decision["reason"])
+        if mode == "collection":
+            message = _pd(record, step, "chain", summary, {"incident_id": incident_id, "reason": decision["reason"]})
+            message["key"] = "pagerduty:trigger:chain:%s" % slug(step)
+            messages.append(message)
+            how = "paged through PagerDuty"
+        else:
+            how = "PagerDuty's escalation policy pages them (escalation_mode pagerduty)"
+        post("%s: %s; %s." % (incident_id, decision["reason"], how), decision["reason"])
+        messages.append(_mail("email:%s" % base, (email.get("chain_to") or {}).get(step) or [], summary,
+                              "%s\n\n%s\nAffected: %s" % (summary, how, _services_line(record)), "escalation to %s" % step, "chain",
+                              gate, not_before))
+    for message in messages:
+        message["open_only"] = True
+    return messages

@@ -36,6 +36,8 @@ def notify_settings_spec():
         pagerduty=dict(type="dict", default={}, options=dict(
             events_url=dict(type="str"),
             routing_keys=dict(type="dict", default={}, no_log=True),
+            api_url=dict(type="str"),
+            api_token=dict(type="str", no_log=True),
         )),
         statuspage=dict(type="dict", default={}, options=dict(
             api_url=dict(type="str"),
@@ -56,6 +58,7 @@ def notify_settings_spec():
             oncall_to=dict(type="list", elements="str", default=[]),
             support_to=dict(type="list", elements="str", default=[]),
             team_to=dict(type="dict", default={}),
+            chain_to=dict(type="dict", default={}),
         )),
         customers=dict(type="dict", default={}, options=dict(
             list=dict(type="list", elements="dict", default=[]),
@@ -98,14 +101,15 @@ def normalize(settings):
     if (customers.get("multiple_min") or 2) < 1:
         raise InvalidInput("incident_notify.customers.multiple_min must be 1 or more")
     settings["customers"] = customers
-    team_to = (settings.get("email") or {}).get("team_to") or {}
-    for team, addresses in team_to.items():
-        if isinstance(addresses, str):
-            team_to[team] = [addresses]
-        elif not isinstance(addresses, list):
-            raise InvalidInput("incident_notify.email.team_to.%s: expected a list of addresses" % team)
+    for field in ("team_to", "chain_to"):
+        mapping = (settings.get("email") or {}).get(field) or {}
+        for name, addresses in mapping.items():
+            if isinstance(addresses, str):
+                mapping[name] = [addresses]
+            elif not isinstance(addresses, list):
+                raise InvalidInput("incident_notify.email.%s.%s: expected a list of addresses" % (field, name))
     http = settings.get("http") or {}
-    if (http.get("timeout") or 0) <= 0 or (http.get("retries") or 0) < 0:
+    if (http.get("timeout") is not None and http["timeout"] <= 0) or (http.get("retries") is not None and http["retries"] < 0):
         raise InvalidInput("incident_notify.http: timeout must be above 0 and retries 0 or more")
     settings["pagerduty_targets"] = sorted(((settings.get("pagerduty") or {}).get("routing_keys") or {}).keys())
     return settings
@@ -116,7 +120,7 @@ def public(settings):
     shown = {}
     for section, values in (settings or {}).items():
         if isinstance(values, dict):
-            shown[section] = dict((k, v) for k, v in values.items() if k not in ("token", "api_key", "password", "routing_keys"))
+            shown[section] = dict((k, v) for k, v in values.items() if k not in ("token", "api_key", "password", "routing_keys", "api_token"))
         else:
             shown[section] = values
     return shown
