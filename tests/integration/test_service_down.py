@@ -18,9 +18,11 @@ pytestmark = [pytest.mark.drill, pytest.mark.usefixtures("drill_env")]
 # a transient OOM kill (handled exactly as a transient crash), a transient crash (one replica crash-looping,
 # evicted and verified Ready: the alert loop of test_alert_loop, the rulebook storm of test_eda_rulebook and
 # the Prometheus-down run prove it, and test_shared_incidents' second runs the idempotence), resource
-# exhaustion scaled up and verified on fresh metrics (the short campaign's usage-at-the-limit workloads, asserted).
+# exhaustion scaled up and verified on fresh metrics (the short campaign's usage-at-the-limit workloads, asserted),
+# a persistent crash with nothing to roll back to, escalated (test_escalation_check's Service Down run, through to
+# the escalation timeline and the resolution).
 LONG_SCENARIOS = ("service_down_check", "service_down_exhaustion", "service_down_healthy", "service_down_oom",
-                  "service_down_transient_crash")
+                  "service_down_persistent_crash", "service_down_transient_crash")
 SCENARIOS = [pytest.param(name, marks=pytest.mark.long) if name in LONG_SCENARIOS else name
              for name in sorted(p.name for p in (ROOT / "extensions/molecule").glob("service_down_*") if (p / "molecule.yml").exists())]
 

@@ -30,6 +30,7 @@ import urllib.parse
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import format_time, to_utc, utc_now
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.record import EVENT_TYPES
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.incident.severity import effective_policy
 
 # The template's headings, in its order (the title is followed by the incident's title).
@@ -70,27 +71,8 @@ POST_INCIDENT_STAGE = "postincident"
 RAN = ("ok", "changed", "failed", "unreachable")
 
 # Events listed under "Other notable events" (milestone events used above are not repeated).
-NOTABLE_TYPES = (
-    "alert",
-    "incident_opened",
-    "investigation_started",
-    "diagnosis",
-    "root_cause_identified",
-    "action_planned",
-    "fix_implemented",
-    "verification",
-    "service_restored",
-    "escalated",
-    "communication",
-    "note",
-    "severity_changed",
-    "status_changed",
-    "incident_resolved",
-    "incident_reopened",
-    "alert_joined",
-    "alert_resolved",
-    "service_status",
-)
+NOTABLE_TYPES = EVENT_TYPES + ("incident_opened", "severity_changed", "status_changed", "incident_resolved", "incident_reopened",
+                               "alert_joined", "alert_resolved", "service_status")
 
 # What incident_notify's statuses say, for the grouped notification lines.
 NOTIFY_STATUS_TEXT = {
@@ -310,8 +292,8 @@ def is_own_event(event):
     if kind == "note" and isinstance(_data(event).get("postmortem"), dict):
         return True
     if kind == "task":
-        playbook = str(event.get("playbook") or "").replace("\\", "/").split("/")[-1]
-        return str(event.get("action") or "").split(".")[-1] == OWN_MODULE or playbook in POST_INCIDENT_PLAYBOOKS
+        playbook = str(event.get("playbook") or "").replace("\\", "/").rsplit("/", maxsplit=1)[-1]
+        return str(event.get("action") or "").rsplit(".", maxsplit=1)[-1] == OWN_MODULE or playbook in POST_INCIDENT_PLAYBOOKS
     return kind == "communication" and POST_INCIDENT_STAGE in str(_data(event).get("key") or "").split(":")
 
 

@@ -198,7 +198,10 @@ def decide(message, entry, settings, outbox, now, approve=()):
     if status in FINAL:
         return "done", None
     if status == "intended":
-        return ("wait", None) if claim_alive(entry.get("claim"), now) else ("reconcile", None)
+        if claim_alive(entry.get("claim"), now):
+            return "wait", None
+        # A run that is not configured for the channel cannot ask it: a configured run reconciles later.
+        return ("done", None) if missing(entry, settings, outbox) else ("reconcile", None)
     if status == "drafted":
         if not approved:
             return "done", None
