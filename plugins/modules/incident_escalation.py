@@ -191,7 +191,7 @@ def read_back_ack(incident_dir, record, settings, now, host):
     pd = settings.get("pagerduty") or {}
     if esc.acknowledged(record) or not (pd.get("api_url") and pd.get("api_token")):
         return None
-    config = dict(settings.get("http") or {}, **dict((k, v) for k, v in pd.items() if v is not None))
+    config = ob.channel_config(settings, "pagerduty")
     for key, entry in sorted((record.get("outbox") or {}).items()):
         if not key.startswith("pagerduty:trigger:page:") or entry.get("status") != "sent":
             continue

@@ -101,7 +101,7 @@ def claim_alive(claim, now):
 # --- configuration -------------------------------------------------------------------------
 
 
-def _http(settings, section):
+def channel_config(settings, section):
     """The HTTP options of a channel: the common ``http`` settings under the channel's own."""
     merged = dict(settings.get("http") or {})
     merged.update(dict((k, v) for k, v in (settings.get(section) or {}).items() if v is not None))
@@ -265,12 +265,12 @@ def send(entry, incident_id, settings, outbox, sleep=time.sleep, reconcile=False
     content = entry["content"]
     key = entry["key"]
     if entry["channel"] == "pagerduty":
-        cfg = _http(settings, "pagerduty")
+        cfg = channel_config(settings, "pagerduty")
         routing_key = cfg["routing_keys"][content["target"]]
         return pagerduty.event(cfg, routing_key, entry["action"], content["dedup_key"], payload=content.get("payload"),
                                sleep=sleep), None
     if entry["channel"] == "slack":
-        cfg = _http(settings, "slack")
+        cfg = channel_config(settings, "slack")
         if entry["action"] == "open_channel":
             return slack.open_channel(cfg, content["name"], channel_marker(incident_id), sleep=sleep), None
         channel = _slack_channel(entry, outbox)
@@ -284,7 +284,7 @@ def send(entry, incident_id, settings, outbox, sleep=time.sleep, reconcile=False
                 return found, None
         return slack.post(cfg, channel, content["text"], marker(incident_id, key), sleep=sleep), None
     if entry["channel"] == "statuspage":
-        cfg = _http(settings, "statuspage")
+        cfg = channel_config(settings, "statuspage")
         if entry["action"] == "create":
             if reconcile:
                 found = statuspage.find_incident(cfg, marker(incident_id, key), sleep=sleep)
@@ -299,7 +299,7 @@ def send(entry, incident_id, settings, outbox, sleep=time.sleep, reconcile=False
             return None, "the status page incident was not created (statuspage:create is %s)" % (created.get("status") or "missing")
         return statuspage.update_incident(cfg, created["ref"]["id"], content["status"], content["body"],
                                           _components(settings, content["components"]), sleep=sleep), None
-    cfg = _http(settings, "email")
+    cfg = channel_config(settings, "email")
     if reconcile:
         return None, "maybe_sent"
     return smtp.send_mail(cfg, content["to"], content["subject"], content["body"], _message_id(incident_id, key), sleep=sleep), None

@@ -31,13 +31,14 @@ import re
 
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.errors import InvalidInput
 from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.common.timeutil import format_time, to_utc, utc_now
+from ansible_collections.ai_orchestrator.incident_response.plugins.module_utils.notify import pagerduty
 
 STAGES = ("opened", "escalated", "update", "resolved", "postincident")
 CHANNELS = ("pagerduty", "slack", "email", "statuspage")
 
-# PagerDuty Events API v2 severities; the service's urgency rules turn critical and error into
-# a page, warning and info into a low-urgency assignment (PagerDuty's defaults).
-PD_SEVERITY = {"P0": "critical", "P1": "error", "P2": "warning", "P3": "info"}
+# PagerDuty Events API v2 severities (pagerduty.py): the service's urgency rules turn critical and
+# error into a page, warning and info into a low-urgency assignment (PagerDuty's defaults).
+PD_SEVERITY = pagerduty.PD_SEVERITY
 # The affected components on the status page while the incident is open, by severity.
 COMPONENT_STATUS = {"P0": "major_outage", "P1": "partial_outage", "P2": "degraded_performance", "P3": "degraded_performance"}
 # Statuspage's impact shown on the incident.
